@@ -1,0 +1,179 @@
+"""Apply a plan: re-check each resource, checkpoint, change, validate, start, reload once,
+verify; on any failure or SIGINT/SIGTERM roll back to the checkpoint and say what was restored."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+from installer.checkpoint import Checkpoint
+from installer.errors import ApplyError, BarracudaError, Interrupted, RollbackError
+from installer.plan import Component, ordered
+from installer.resources.base import Change, Context, Resource
+from installer.resources.system import Service
+
+
+@dataclass
+class Result:
+    component: str
+    resource: str
+    status: str  # changed, ok, skipped, failed
+    changes: list[Change]
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"component": self.component, "resource": self.resource, "status": self.status,
+                "reason": self.reason, "changes": [c.as_dict() for c in self.changes]}
+
+
+@dataclass
+class Outcome:
+    results: list[Result] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def summary(self) -> str:
+        return (f"{self.count('changed')} changed, {self.count('ok')} ok, "
+                f"{self.count('failed')} failed in {self.seconds:.1f} s")
+
+
+Progress = Callable[[int, int, Result], None]
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into Interrupted, so a run stopped midway rolls back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(f"stopped by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _run_handler(ctx: Context, handler: str) -> None:
+    action, _, name = handler.partition(":")
+    if ctx.services is None:
+        return
+    if action == "reload":
+        ctx.services.reload(name)
+    elif action == "restart":
+        ctx.services.restart(name)
+    else:
+        raise ApplyError(f"unknown handler {handler!r}")
+
+
+class Applier:
+    def __init__(self, ctx: Context, checkpoint: Checkpoint, progress: Progress | None = None):
+        self.ctx = ctx
+        self.checkpoint = checkpoint
+        self.progress = progress
+        self.outcome = Outcome()
+        self.handlers_run: list[str] = []
+        self._index = 0
+        self._total = 0
+
+    def run(self, components: list[Component]) -> Outcome:
+        started = time.monotonic()
+        plan = ordered(components)
+        self._total = sum(len(resources) for _, resources in plan)
+        try:
+            with interruptible():
+                for component, resources in plan:
+                    self._component(component, resources)
+        except (BarracudaError, OSError) as exc:
+            self.outcome.seconds = time.monotonic() - started
+            self._rollback(exc)
+        self.outcome.seconds = time.monotonic() - started
+        return self.outcome
+
+    def _component(self, component: Component, resources: list[Resource]) -> None:
+        # Files and packages first, then validation, then services, then reloads.
+        services = [r for r in resources if isinstance(r, Service)]
+        others = [r for r in resources if not isinstance(r, Service)]
+        handlers: list[str] = []
+        changed = False
+        for resource in others:
+            changed |= self._resource(component.name, resource, handlers)
+        if changed and self.ctx.target.live:
+            for validator in component.validators:
+                result = self.ctx.runner.run(validator.argv, check=False, timeout=120)
+                if not result.ok:
+                    detail = result.output.splitlines()[-1] if result.output else f"rc {result.rc}"
+                    raise ApplyError(f"{validator.what} failed: {detail}")
+        started: set[str] = set()
+        for service in services:
+            if self._resource(component.name, service, handlers):
+                started.add(service.name)
+                changed = True
+        for handler in dict.fromkeys(handlers):
+            if handler.partition(":")[2] in started:
+                continue  # a service started in this run already reads the new config
+            _run_handler(self.ctx, handler)
+            self.handlers_run.append(handler)
+        if changed and self.ctx.target.live:
+            for probe in component.health:
+                problem = probe(self.ctx)
+                if problem:
+                    raise ApplyError(f"{component.name} health check failed: {problem}")
+
+    def _resource(self, component: str, resource: Resource, handlers: list[str]) -> bool:
+        self._index += 1
+        try:
+            changes = resource.check(self.ctx)
+            executed = [c for c in changes if c.executed]
+            if executed:
+                for path in resource.paths(self.ctx):
+                    self.checkpoint.save(path)
+                resource.apply(self.ctx, changes)
+                handlers.extend(resource.notify)
+                status = "changed"
+            else:
+                status = "skipped" if changes else "ok"
+        except BaseException as exc:
+            reason = str(exc) or type(exc).__name__
+            self._report(Result(component, resource.id, "failed", [], reason))
+            raise
+        reason = "; ".join(c.reason for c in changes) if changes else resource.ok_reason
+        self._report(Result(component, resource.id, status, changes, reason))
+        return status == "changed"
+
+    def _report(self, result: Result) -> None:
+        self.outcome.results.append(result)
+        if self.progress:
+            self.progress(self._index, self._total, result)
+
+    def _rollback(self, exc: BaseException) -> None:
+        try:
+            restored = self.checkpoint.restore()
+        except RollbackError as failed:
+            raise RollbackError(f"{exc}; rollback failed: {failed}") from exc
+        reloaded = []
+        for handler in dict.fromkeys(self.handlers_run):
+            try:
+                _run_handler(self.ctx, handler)
+                reloaded.append(handler.replace(":", " "))
+            except BarracudaError:
+                pass  # the service was broken by the change itself; it is restored now
+        if restored:
+            shown = ", ".join(restored[:3]) + (f" and {len(restored) - 3} more" if len(restored) > 3 else "")
+            sentence = f"Rolled back: restored {shown} from {self.checkpoint.directory}"
+            if reloaded:
+                sentence += f", then ran {', '.join(reloaded)}"
+        else:
+            sentence = "No file had been changed yet"
+        raise ApplyError(f"{exc}. {sentence}.") from exc

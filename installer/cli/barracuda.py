@@ -1,0 +1,94 @@
+"""`barracuda`: owns the machine (install, status, config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from installer import __version__
+from installer.cli import options as opt
+from installer.cli.app import App
+from installer.cli.entry import run_app
+from installer.cli.status import status_report
+from installer.config import cnf, load, resolve_path
+from installer.config.schema import schema, validate
+from installer.converge import run_converge
+from installer.errors import ConfigError
+from installer.stack import build
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True,
+    help="Install, tune and upgrade the hosting stack on this machine.",
+)
+config_app = typer.Typer(no_args_is_help=True, help="Show or check the configuration.")
+app.add_typer(config_app, name="config")
+
+
+@app.command()
+def install(
+    yes: bool = opt.YES, dry_run: bool = opt.DRY_RUN, check: bool = opt.CHECK,
+    json: bool = opt.JSON, root: Path = opt.ROOT, config: str | None = opt.CONFIG,
+    verbose: int = opt.VERBOSE, quiet: bool = opt.QUIET,
+    keep_local_edits: bool = opt.KEEP_LOCAL_EDITS,
+) -> None:
+    """Converge this machine to the stack the configuration describes."""
+    ctx = App(verbose=verbose, quiet=quiet, json=json, yes=yes, dry_run=dry_run, check=check,
+              keep_local_edits=keep_local_edits, root=root, config=config)
+    outcome = run_converge(ctx, "install", build)
+    if outcome is not None and outcome.count("failed"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    json: bool = opt.JSON, root: Path = opt.ROOT, config: str | None = opt.CONFIG,
+) -> None:
+    """Show the machine, its services and the last runs."""
+    status_report(App(json=json, root=root, config=config), build)
+
+
+@app.command()
+def version() -> None:
+    """Print the tool's version."""
+    print(__version__)
+
+
+@config_app.command("show")
+def config_show(
+    json: bool = opt.JSON, root: Path = opt.ROOT, config: str | None = opt.CONFIG,
+) -> None:
+    """Every key with its effective value and where it came from."""
+    path = resolve_path(config, root)
+    loaded = load(path)
+    rows = [(s.key, s.raw, s.source) for s in loaded.settings.values()]
+    if json:
+        App().emit_json({"path": str(path), "exists": loaded.exists, "ignored": list(loaded.ignored),
+                         "settings": {k: {"value": v, "source": src} for k, v, src in rows}})
+        return
+    print(f"# {path}" + ("" if loaded.exists else " (missing: defaults shown)"))
+    width = max(len(key) for key in schema())
+    for key, value, source in rows:
+        print(f"{key:<{width}}  {cnf.quote(value):<24}  {source}")
+    if loaded.ignored:
+        print(f"# BOA keys present and ignored: {' '.join(loaded.ignored)}")
+
+
+@config_app.command("check")
+def config_check(
+    file: Path | None = typer.Argument(None, help="The file to check (default: the live config)."),
+    root: Path = opt.ROOT, config: str | None = opt.CONFIG,
+) -> None:
+    """Validate a config file; exit 3 with file:line, key and what is allowed when bad."""
+    path = file or resolve_path(config, root)
+    try:
+        parsed = cnf.read(path)
+    except FileNotFoundError:
+        raise ConfigError("no such file", path=str(path)) from None
+    checked = validate(parsed)
+    note = f", {len(checked.ignored)} BOA keys ignored" if checked.ignored else ""
+    print(f"{path}: OK ({len(parsed.entries)} keys set{note})")
+
+
+def main() -> None:
+    run_app(app)

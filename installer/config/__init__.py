@@ -1,0 +1,74 @@
+"""Loading the operator's configuration, and writing its defaults.
+
+The file is BOA's format (installer/config/cnf.py), checked against the schema in
+profiles/config.yml (installer/config/schema.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from installer import __version__
+from installer.config import cnf
+from installer.config.schema import Config, default_raw, schema, validate
+
+DEFAULT_PATH = "/root/.barracuda.cnf"
+ENV_VAR = "BARRACUDA_CONFIG"
+
+__all__ = ["Config", "default_text", "load", "missing_keys", "resolve_path", "with_missing_keys"]
+
+
+def resolve_path(option: str | None, root: Path) -> Path:
+    """--config wins, then $BARRACUDA_CONFIG, then /root/.barracuda.cnf under --root."""
+    if option:
+        return Path(option)
+    if env := os.environ.get(ENV_VAR):
+        return Path(env)
+    return root / DEFAULT_PATH.lstrip("/")
+
+
+def load(path: Path) -> Config:
+    """The effective configuration: the file's values over the defaults.
+
+    A missing file is not an error: the defaults apply (install creates the file)."""
+    try:
+        parsed = cnf.read(path)
+    except FileNotFoundError:
+        return validate(cnf.CnfFile(str(path), ()), exists=False)
+    return validate(parsed)
+
+
+def _block(keys: list[str]) -> str:
+    spec = schema()
+    lines: list[str] = []
+    for key in keys:
+        lines.append(f"# {spec[key].get('help', key)}")
+        lines.append(cnf.render_line(key, default_raw(key)))
+    return "\n".join(lines) + "\n"
+
+
+def default_text() -> str:
+    header = (
+        "# barracuda configuration, in BOA's .barracuda.cnf format: _KEY=\"value\" lines.\n"
+        "# It is read as data, never run. `barracuda config show` lists every key with its\n"
+        "# effective value; `barracuda config check` validates this file.\n\n"
+    )
+    return header + _block(list(schema()))
+
+
+def missing_keys(text: str, path: str) -> list[str]:
+    present = set(cnf.parse_text(text, path).keys())
+    return [key for key in schema() if key not in present]
+
+
+def with_missing_keys(text: str, path: str) -> str:
+    """`text` with the keys a newer release added appended with their defaults; the
+    operator's lines are kept byte for byte."""
+    missing = missing_keys(text, path)
+    if not missing:
+        return text
+    sep = "" if text.endswith("\n") or not text else "\n"
+    return (
+        f"{text}{sep}\n# Added by barracuda {__version__}: new keys with their defaults.\n"
+        + _block(missing)
+    )

@@ -1,0 +1,185 @@
+"""A converge run, shared by install and every upgrade command:
+config + facts -> components -> plan -> (dry run | check | apply) -> summary."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import typer
+
+from installer import __version__
+from installer.apply import Applier, Outcome
+from installer.checkpoint import CHECKPOINTS, Checkpoint, prune
+from installer.cli.app import App
+from installer.config import Config, load, resolve_path
+from installer.config.xtras import select
+from installer.data import load_profile
+from installer.errors import EXIT_PENDING, PreflightError, UsageError
+from installer.facts import Facts
+from installer.lock import LOCK_FILE, locked
+from installer.plan import Component, make_plan
+from installer.resources.base import Context
+from installer.runlog import Redactor, append_versions, start_run_log
+from installer.runner import SubprocessRunner
+from installer.services import manager_for
+from installer.state import ManagedState
+from installer.target import Target
+
+log = logging.getLogger("barracuda")
+
+Builder = Callable[[Config, Facts, Redactor], list[Component]]
+
+
+@dataclass
+class Session:
+    """What a command needs before it builds anything: target, config, facts."""
+
+    app: App
+    target: Target
+    config: Config
+    facts: Facts
+    runner: SubprocessRunner
+    redactor: Redactor
+
+
+def open_session(app: App) -> Session:
+    """Read the configuration (a ConfigError here changes nothing) and set up facts."""
+    target = Target(app.root)
+    if not target.live and not app.root.is_dir():
+        raise UsageError(f"--root {app.root}: not a directory")
+    config = load(resolve_path(app.config, target.root))
+    runner = SubprocessRunner()
+    facts = Facts(target, runner)
+    if config.ignored:
+        app.warn(f"{config.path}: BOA keys barracuda does not use (ignored): "
+                 f"{' '.join(config.ignored)}")
+    for warning in select(config["_XTRAS_LIST"], facts.distro.codename).warnings:
+        app.warn(f"_XTRAS_LIST: {warning}")
+    return Session(app, target, config, facts, runner, Redactor())
+
+
+def preflight(session: Session) -> None:
+    """Checks before any change; a failure is one clear message and nothing is changed."""
+    distros = load_profile("distros")["releases"]
+    distro = session.facts.distro
+    if distro.codename not in distros:
+        supported = ", ".join(f"{r['name']} ({c})" for c, r in distros.items())
+        raise PreflightError(f"unsupported system {distro}; supported: {supported}")
+    minimum = int(load_profile("base")["preflight"]["min_free_mib"])
+    probe = session.target.root
+    free = shutil.disk_usage(probe).free // (1024 * 1024)
+    if free < minimum:
+        raise PreflightError(f"only {free} MiB free on {probe}; a run needs {minimum} MiB")
+    if session.target.live:
+        _check_dpkg_lock()
+
+
+def _check_dpkg_lock() -> None:
+    import fcntl
+    import os
+
+    for lock in ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"):
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+        except OSError:
+            raise PreflightError(
+                f"{lock} is held: another apt or dpkg is running; try again when it is done"
+            ) from None
+        finally:
+            os.close(fd)
+
+
+def run_converge(app: App, command: str, build: Builder, channel: str = "stable") -> Outcome | None:
+    """Plan and (unless --dry-run/--check) apply. Returns None when nothing was applied."""
+    session = open_session(app)
+    preflight(session)
+    target = session.target
+    components = build(session.config, session.facts, session.redactor)
+    if app.dry_run:
+        ctx = _context(session, dry=True)
+        plan = make_plan(components, ctx)
+        if app.json:
+            app.emit_json({"plan": plan.as_dict(), "pending": len(plan.pending)})
+        app.show_plan(plan)
+        return None
+    with locked(target.path(LOCK_FILE)):
+        logfile = start_run_log(target, command, session.redactor)
+        log.info("barracuda %s %s on %s, root %s", __version__, command, session.facts.distro,
+                 target.root)
+        ctx = _context(session)
+        for component in components:
+            for check in component.preflight:
+                problem = check(ctx)
+                if problem:
+                    raise PreflightError(problem)
+        plan = make_plan(components, ctx)
+        if app.check:
+            app.show_plan(plan)
+            if app.json:
+                app.emit_json({"plan": plan.as_dict(), "pending": len(plan.pending)})
+            if plan.pending:
+                raise typer.Exit(EXIT_PENDING)
+            return None
+        if plan.pending and not app.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("changes are pending and this is not a terminal: "
+                                 "pass --yes to apply them (or --dry-run to see them)")
+            app.show_plan(plan)
+            if not typer.confirm("Apply these changes?", default=False, err=True):
+                raise typer.Exit(1)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        checkpoint = Checkpoint(target, target.path(CHECKPOINTS) / f"{stamp}-{command}")
+        outcome = Applier(ctx, checkpoint, app.progress).run(components)
+        ctx.state.save()
+        prune(target, int(load_profile("base")["keep_checkpoints"]))
+        append_versions(target, _versions(session, channel))
+        for note in ctx.notes:
+            app.warn(note)
+        planned_only = outcome.count("skipped")
+        if planned_only:
+            app.say(f"{planned_only} planned only: packages, services and commands are not "
+                    "executed under --root")
+        log.info("%s", outcome.summary())
+        app.say(f"Log: {logfile}")
+        if app.json:
+            app.emit_json({"results": [r.as_dict() for r in outcome.results],
+                           "summary": outcome.summary(), "log": str(logfile)})
+        app.say(outcome.summary())
+        return outcome
+
+
+def _context(session: Session, *, dry: bool = False) -> Context:
+    target = session.target
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Context(
+        target=target,
+        runner=session.runner,
+        facts=session.facts,
+        services=manager_for(session.facts.init_system, session.runner, target),
+        state=ManagedState.load(target),
+        backup_dir=target.path("/var/backups/barracuda/moved") / stamp,
+        keep_local_edits=session.app.keep_local_edits,
+    )
+
+
+def _versions(session: Session, channel: str) -> dict[str, str]:
+    fields = {"barracuda": __version__, "channel": channel,
+              "distro": f"{session.facts.distro.id}-{session.facts.distro.version}"}
+    session.facts.forget_packages()
+    installed = session.facts.packages()
+    tracked = load_profile("distros")["releases"].get(session.facts.distro.codename, {}).get(
+        "versions_of", [])
+    for name in tracked:
+        if name in installed:
+            fields[name] = installed[name]
+    return fields

@@ -1,0 +1,67 @@
+"""Run logs under /var/log/barracuda: one file per run, and versions.log, one line per
+install or upgrade. Secrets registered with the Redactor never reach a log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from installer.target import Target
+
+LOG_DIR = "/var/log/barracuda"
+
+
+@dataclass
+class Redactor(logging.Filter):
+    secrets: set[str] = field(default_factory=set)
+
+    def add(self, secret: str) -> None:
+        if len(secret) >= 6:
+            self.secrets.add(secret)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "********")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        return True
+
+
+def start_run_log(target: Target, command: str, redactor: Redactor) -> Path:
+    """Send the `barracuda` logger to <root>/var/log/barracuda/<command>-<timestamp>.log."""
+    directory = target.path(LOG_DIR)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = directory / f"{command}-{stamp}.log"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = directory / f"{command}-{stamp}-{suffix}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(redactor)
+    logger = logging.getLogger("barracuda")
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return path
+
+
+def append_versions(target: Target, fields: dict[str, str]) -> None:
+    """One line per install or upgrade: time, then key=value pairs."""
+    directory = target.path(LOG_DIR)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    line = " ".join([stamp, *(f"{k}={v}" for k, v in fields.items())])
+    with (directory / "versions.log").open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")

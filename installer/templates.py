@@ -1,0 +1,36 @@
+"""Rendering the shipped Jinja2 templates (templates/), strictly: an undefined variable is
+an error naming the template and line, never an empty string in a config file."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+from installer.data import templates_dir
+from installer.errors import DataError
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - config files, not HTML
+    )
+
+
+def render(name: str, context: Mapping[str, Any]) -> str:
+    try:
+        return environment().get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise DataError(f"templates/{exc.name or name}:{exc.lineno}: {exc.message}") from exc
+    except jinja2.TemplateNotFound as exc:
+        raise DataError(f"templates/{name}: template not found") from exc
+    except jinja2.UndefinedError as exc:
+        raise DataError(f"templates/{name}: {exc.message}") from exc
