@@ -109,8 +109,10 @@ class Applier:
         changed = False
         for resource in others:
             changed |= self._resource(component.name, resource, handlers)
-        if changed and self.ctx.target.live:
+        if changed:
             for validator in component.validators:
+                if validator.live_only and not self.ctx.target.live:
+                    continue
                 result = self.ctx.runner.run(validator.argv, check=False, timeout=120)
                 if not result.ok:
                     detail = result.output.splitlines()[-1] if result.output else f"rc {result.rc}"
@@ -170,7 +172,8 @@ class Applier:
             except BarracudaError:
                 pass  # the service was broken by the change itself; it is restored now
         if restored:
-            shown = ", ".join(restored[:3]) + (f" and {len(restored) - 3} more" if len(restored) > 3 else "")
+            more = f" and {len(restored) - 3} more" if len(restored) > 3 else ""
+            shown = ", ".join(restored[:3]) + more
             sentence = f"Rolled back: restored {shown} from {self.checkpoint.directory}"
             if reloaded:
                 sentence += f", then ran {', '.join(reloaded)}"

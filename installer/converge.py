@@ -101,6 +101,8 @@ def _check_dpkg_lock() -> None:
 
 def run_converge(app: App, command: str, build: Builder, channel: str = "stable") -> Outcome | None:
     """Plan and (unless --dry-run/--check) apply. Returns None when nothing was applied."""
+    if not (app.yes or app.dry_run or app.check or sys.stdin.isatty()):
+        raise UsageError("not a terminal: pass --yes to apply changes (or --dry-run to see them)")
     session = open_session(app)
     preflight(session)
     target = session.target
@@ -131,9 +133,6 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
                 raise typer.Exit(EXIT_PENDING)
             return None
         if plan.pending and not app.yes:
-            if not sys.stdin.isatty():
-                raise UsageError("changes are pending and this is not a terminal: "
-                                 "pass --yes to apply them (or --dry-run to see them)")
             app.show_plan(plan)
             if not typer.confirm("Apply these changes?", default=False, err=True):
                 raise typer.Exit(1)

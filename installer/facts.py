@@ -6,10 +6,10 @@ are tested on recorded command outputs (tests/unit/test_facts.py)."""
 from __future__ import annotations
 
 import functools
+import grp
 import hashlib
 import os
 import pwd
-import grp
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +63,8 @@ def parse_os_release(text: str) -> Distro:
 
 
 def parse_dpkg_query(text: str) -> dict[str, str]:
-    """`dpkg-query -W -f '${Package}\\t${db:Status-Abbrev}\\t${Version}\\n'` -> installed versions."""
+    """Installed packages and versions from
+    `dpkg-query -W -f '${Package}\\t${db:Status-Abbrev}\\t${Version}\\n'`."""
     installed: dict[str, str] = {}
     for line in text.splitlines():
         parts = line.split("\t")

@@ -8,7 +8,9 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, uid: int = -1, gid: int = -1) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, mode: int = 0o644, uid: int = -1, gid: int = -1
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

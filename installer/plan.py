@@ -15,6 +15,7 @@ class Validator:
 
     argv: list[str]
     what: str
+    live_only: bool = True  # most validators read the live paths (nginx -t), not a --root tree
 
 
 @dataclass

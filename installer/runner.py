@@ -70,7 +70,7 @@ class SubprocessRunner:
         args = [str(a) for a in argv]
         log.debug("$ %s", " ".join(args))
         try:
-            proc = subprocess.run(  # noqa: S603 - argv list, no shell
+            proc = subprocess.run(  # argv list, never a shell
                 args,
                 input=input,
                 capture_output=True,

@@ -21,7 +21,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - config files, not HTML
+        autoescape=False,  # config files, not HTML
     )
 
 

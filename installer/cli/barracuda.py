@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(no_args_is_help=True, help="Show or check the configuration.")
 app.add_typer(config_app, name="config")
+FILE_ARG = typer.Argument(None, help="The file to check (default: the live config).")
 
 
 @app.command()
@@ -63,8 +64,10 @@ def config_show(
     loaded = load(path)
     rows = [(s.key, s.raw, s.source) for s in loaded.settings.values()]
     if json:
-        App().emit_json({"path": str(path), "exists": loaded.exists, "ignored": list(loaded.ignored),
-                         "settings": {k: {"value": v, "source": src} for k, v, src in rows}})
+        App().emit_json({
+            "path": str(path), "exists": loaded.exists, "ignored": list(loaded.ignored),
+            "settings": {k: {"value": v, "source": src} for k, v, src in rows},
+        })
         return
     print(f"# {path}" + ("" if loaded.exists else " (missing: defaults shown)"))
     width = max(len(key) for key in schema())
@@ -76,7 +79,7 @@ def config_show(
 
 @config_app.command("check")
 def config_check(
-    file: Path | None = typer.Argument(None, help="The file to check (default: the live config)."),
+    file: Path | None = FILE_ARG,
     root: Path = opt.ROOT, config: str | None = opt.CONFIG,
 ) -> None:
     """Validate a config file; exit 3 with file:line, key and what is allowed when bad."""
@@ -92,3 +95,7 @@ def config_check(
 
 def main() -> None:
     run_app(app)
+
+
+if __name__ == "__main__":
+    main()

@@ -41,3 +41,7 @@ def list_instances(json: bool = opt.JSON, root: Path = opt.ROOT) -> None:
 
 def main() -> None:
     run_app(app)
+
+
+if __name__ == "__main__":
+    main()

@@ -56,4 +56,4 @@ def status_report(app: App, build: Builder) -> None:
     print("last runs:" + ("" if history else " none"))
     for line in history:
         print(f"  {line}")
-    print(f"lock: {'held by PID ' + str(report['lock']['pid']) if held else 'free'}")
+    print(f"lock: held by PID {holder(lock)}" if held else "lock: free")

@@ -4,6 +4,7 @@ profiles/config.yml; this module only knows how each type is read and checked.""
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -191,7 +192,7 @@ def _check_rules(config: Config) -> None:
                 )
         elif "ascending" in rule:
             keys = rule["ascending"]
-            for low, high in zip(keys, keys[1:], strict=False):
+            for low, high in itertools.pairwise(keys):
                 if config[low] >= config[high]:
                     raise config.error(
                         high,

@@ -66,7 +66,9 @@ def select(raw: str, release: str) -> XtraSelection:
         if status == "deprecated":
             instead = spec.get("replacement")
             hint = f"use {instead} instead" if instead else "no replacement"
-            warnings.append(f"{code} ({spec['meaning']}) is deprecated, skipped: {spec['why']}; {hint}")
+            warnings.append(
+                f"{code} ({spec['meaning']}) is deprecated, skipped: {spec['why']}; {hint}"
+            )
         elif status == "unavailable" or release not in spec.get("packages", {}):
             if code in explicit:
                 why = spec.get("why", f"not packaged for {release}")

@@ -14,7 +14,10 @@ from installer.fileops import write_atomic
 from installer.resources.base import Change, Context, Resource
 
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
-_HOLD = b"#!/bin/sh\n# barracuda: services start only once their configuration is in place\nexit 101\n"
+_HOLD = (
+    b"#!/bin/sh\n# barracuda: services start only once their configuration is in place\n"
+    b"exit 101\n"
+)
 
 
 @contextmanager
