@@ -27,6 +27,7 @@ from installer.resources.base import Context
 from installer.runlog import Redactor, append_versions, start_run_log
 from installer.runner import SubprocessRunner
 from installer.services import manager_for
+from installer.stack.release import Release
 from installer.state import ManagedState
 from installer.target import Target
 
@@ -65,11 +66,7 @@ def open_session(app: App) -> Session:
 
 def preflight(session: Session) -> None:
     """Checks before any change; a failure is one clear message and nothing is changed."""
-    distros = load_profile("distros")["releases"]
-    distro = session.facts.distro
-    if distro.codename not in distros:
-        supported = ", ".join(f"{r['name']} ({c})" for c, r in distros.items())
-        raise PreflightError(f"unsupported system {distro}; supported: {supported}")
+    Release.load(session.facts.distro.codename)  # an unsupported release stops here
     minimum = int(load_profile("base")["preflight"]["min_free_mib"])
     probe = session.target.root
     free = shutil.disk_usage(probe).free // (1024 * 1024)
@@ -176,9 +173,7 @@ def _versions(session: Session, channel: str) -> dict[str, str]:
               "distro": f"{session.facts.distro.id}-{session.facts.distro.version}"}
     session.facts.forget_packages()
     installed = session.facts.packages()
-    tracked = load_profile("distros")["releases"].get(session.facts.distro.codename, {}).get(
-        "versions_of", [])
-    for name in tracked:
+    for name in Release.load(session.facts.distro.codename).versions_of:
         if name in installed:
             fields[name] = installed[name]
     return fields

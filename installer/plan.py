@@ -28,6 +28,7 @@ class Component:
     validators: list[Validator] = field(default_factory=list)
     health: list[Callable[[Context], str | None]] = field(default_factory=list)
     preflight: list[Callable[[Context], str | None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # shown with the plan (e.g. tuning rules)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Step:
 @dataclass
 class Plan:
     steps: list[Step]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def pending(self) -> list[Change]:
@@ -97,7 +99,7 @@ def make_plan(components: list[Component], ctx: Context) -> Plan:
     for component, resources in ordered(components):
         for resource in resources:
             steps.append(Step(component.name, resource, resource.check(ctx)))
-    return Plan(steps)
+    return Plan(steps, [note for component in components for note in component.notes])
 
 
 def ordered(components: list[Component]) -> list[tuple[Component, list[Resource]]]:

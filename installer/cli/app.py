@@ -52,6 +52,10 @@ class App:
 
     # -- plans and progress ----------------------------------------------------------------
     def show_plan(self, plan: Plan, *, diffs: bool = True) -> None:
+        if plan.notes and (self.verbose or self.dry_run):
+            self.say("Tuning for this machine:")
+            for note in plan.notes:
+                self.say(f"  {note}")
         pending = [s for s in plan.steps if s.changes]
         if not pending:
             self.say("Plan: nothing to change.")

@@ -152,7 +152,8 @@ class _Rules:
 
     def __init__(self, data: Any, path: str) -> None:
         if not isinstance(data, Mapping):
-            raise ValueError(f"tuning rules: '{path}' must be a mapping, got {data!r}")
+            where = f"'{path}'" if path else "the top level"
+            raise ValueError(f"tuning rules: {where} must be a mapping, got {data!r}")
         self._data, self._path = data, path
 
     def _key(self, key: str) -> str:
@@ -171,7 +172,7 @@ class _Rules:
     def section(self, key: str) -> _Rules:
         return _Rules(self._raw(key), self._key(key))
 
-    def int(self, key: str, minimum: int = 0, maximum: int | None = None) -> int:
+    def integer(self, key: str, minimum: int = 0, maximum: int | None = None) -> int:
         value = self._raw(key)
         if (
             isinstance(value, bool)
@@ -184,7 +185,7 @@ class _Rules:
         return value
 
     def cap(self, key: str) -> int | None:
-        return None if self._raw(key) is None else self.int(key, 1)
+        return None if self._raw(key) is None else self.integer(key, 1)
 
     def number(self, key: str, low: float, high: float) -> float:
         value = self._raw(key)
@@ -195,7 +196,9 @@ class _Rules:
     def text(self, key: str, choices: tuple[str, ...] = ()) -> str:
         value = self._raw(key)
         if not isinstance(value, str) or not value or (choices and value not in choices):
-            raise self._bad(key, f"one of {', '.join(choices)}" if choices else "a non-empty string")
+            raise self._bad(
+                key, f"one of {', '.join(choices)}" if choices else "a non-empty string"
+            )
         return value
 
     def texts(self, key: str) -> tuple[str, ...]:
@@ -208,9 +211,9 @@ class _Rules:
         rule = self.section(key)
         share = _Share(
             rule.number("fraction", 0.0, 1.0),
-            rule.int("floor_mib", 1),
+            rule.integer("floor_mib", 1),
             rule.cap("cap_mib"),
-            rule.int("round_mib", 1),
+            rule.integer("round_mib", 1),
         )
         if share.cap is not None and share.cap < share.floor:
             raise ValueError(f"tuning rules: '{self._key(key)}.cap_mib' is below its floor_mib")
@@ -287,7 +290,9 @@ def _check_facts(facts: TuningFacts) -> None:
         ("_PHP_FPM_WORKERS", facts.php_fpm_workers),
     ):
         if value is not None and value < 1:
-            raise ValueError(f"tuning facts: {name} must be AUTO or a positive integer, got {value}")
+            raise ValueError(
+                f"tuning facts: {name} must be AUTO or a positive integer, got {value}"
+            )
 
 
 def compute(rules: Mapping[str, Any], facts: TuningFacts) -> Tuning:
@@ -295,7 +300,7 @@ def compute(rules: Mapping[str, Any], facts: TuningFacts) -> Tuning:
     _check_facts(facts)
     root = _Rules(rules, "")
     ram = root.section("ram")
-    min_usable = ram.int("min_usable_mib", 1)
+    min_usable = ram.integer("min_usable_mib", 1)
     budget_fraction = ram.number("budget_fraction", 0.0, 1.0)
     usable = facts.ram_mib - facts.reserved_ram_mib
     if usable < min_usable:
@@ -303,7 +308,7 @@ def compute(rules: Mapping[str, Any], facts: TuningFacts) -> Tuning:
             f"usable RAM {usable} MiB (total {facts.ram_mib} - reserved {facts.reserved_ram_mib})"
             f" is below the {min_usable} MiB the tuning rules need; lower _RESERVED_RAM"
         )
-    log, warnings = _Log(), []
+    log, warnings = _Log(), list[str]()
     php = _php(root.section("php"), facts, usable, log, warnings)
     nginx = _nginx(root.section("nginx"), facts, usable, php, log)
     mariadb = _mariadb(root.section("mariadb"), usable, php, log)
@@ -367,15 +372,17 @@ def _php(
         raise ValueError("tuning rules: 'php.opcache.interned_strings' must stay below the OPcache")
     log.add("php.opcache_interned_strings_mib", interned_rule.describe("OPcache", opcache))
     files_rule = opc.section("max_accelerated_files")
-    per_mib = files_rule.int("files_per_mib", 1)
-    files_floor = files_rule.int("floor", 200)
-    files_cap = files_rule.int("cap", files_floor, 1_000_000)
+    per_mib = files_rule.integer("files_per_mib", 1)
+    files_floor = files_rule.integer("floor", 200)
+    files_cap = files_rule.integer("cap", files_floor, 1_000_000)
     files = _clamp(opcache * per_mib, files_floor, files_cap)
-    log.add("php.opcache_max_accelerated_files",
-            f"OPcache {opcache} MiB x {per_mib} (floor {files_floor}, cap {files_cap})")
+    log.add(
+        "php.opcache_max_accelerated_files",
+        f"OPcache {opcache} MiB x {per_mib} (floor {files_floor}, cap {files_cap})",
+    )
 
-    upload = rules.int("upload_max_filesize_mib", 1)
-    post = upload + rules.int("post_margin_mib")
+    upload = rules.integer("upload_max_filesize_mib", 1)
+    post = upload + rules.integer("post_margin_mib")
     log.add("php.post_max_size_mib", f"upload_max_filesize {upload}M + php.post_margin_mib")
 
     glob = rules.section("fpm_global")
@@ -387,7 +394,7 @@ def _php(
             f"_PHP_FPM_WORKERS={children} exceeds the {ram_bound} children RAM can hold"
         )
     log.add("php.pm_max_children", children_rule)
-    estimate = pool.int("child_estimate_mib", 1)
+    estimate = pool.integer("child_estimate_mib", 1)
     budget = opcache + children * estimate
     log.add("php.budget_mib", f"OPcache {opcache} + {children} children x {estimate} MiB")
     return PhpTuning(
@@ -396,36 +403,36 @@ def _php(
         opcache_memory_mib=opcache,
         opcache_interned_strings_mib=interned,
         opcache_max_accelerated_files=files,
-        opcache_revalidate_freq_s=opc.int("revalidate_freq_s"),
-        realpath_cache_size_mib=rules.int("realpath_cache_size_mib", 1),
-        realpath_cache_ttl_s=rules.int("realpath_cache_ttl_s", 1),
+        opcache_revalidate_freq_s=opc.integer("revalidate_freq_s"),
+        realpath_cache_size_mib=rules.integer("realpath_cache_size_mib", 1),
+        realpath_cache_ttl_s=rules.integer("realpath_cache_ttl_s", 1),
         upload_max_filesize_mib=upload,
         post_max_size_mib=post,
-        max_execution_time_s=rules.int("max_execution_time_s"),
-        max_input_time_s=rules.int("max_input_time_s"),
-        max_input_vars=rules.int("max_input_vars", 1),
-        emergency_restart_threshold=glob.int("emergency_restart_threshold", 1),
-        emergency_restart_interval_s=glob.int("emergency_restart_interval_s", 1),
-        process_control_timeout_s=glob.int("process_control_timeout_s", 1),
+        max_execution_time_s=rules.integer("max_execution_time_s"),
+        max_input_time_s=rules.integer("max_input_time_s"),
+        max_input_vars=rules.integer("max_input_vars", 1),
+        emergency_restart_threshold=glob.integer("emergency_restart_threshold", 1),
+        emergency_restart_interval_s=glob.integer("emergency_restart_interval_s", 1),
+        process_control_timeout_s=glob.integer("process_control_timeout_s", 1),
         pm=pm,
         pm_max_children=children,
-        pm_process_idle_timeout_s=pool.int("process_idle_timeout_s", 1),
-        pm_max_requests=pool.int("max_requests"),
-        request_terminate_timeout_s=pool.int("request_terminate_timeout_s", 1),
-        request_slowlog_timeout_s=pool.int("request_slowlog_timeout_s"),
+        pm_process_idle_timeout_s=pool.integer("process_idle_timeout_s", 1),
+        pm_max_requests=pool.integer("max_requests"),
+        request_terminate_timeout_s=pool.integer("request_terminate_timeout_s", 1),
+        request_slowlog_timeout_s=pool.integer("request_slowlog_timeout_s"),
         budget_mib=budget,
     )
 
 
 def _children(pool: _Rules, facts: TuningFacts, usable: int) -> tuple[int, str, int]:
     """pm.max_children, the rule that gave it, and the bound RAM sets."""
-    per_cpu = pool.int("children_per_cpu", 1)
-    cpu_cap = pool.int("children_cpu_cap", 1)
-    multiplier = pool.int("children_multiplier", 1)
-    floor = pool.int("children_floor", 1)
-    minimum = pool.int("children_min", 1)
+    per_cpu = pool.integer("children_per_cpu", 1)
+    cpu_cap = pool.integer("children_cpu_cap", 1)
+    multiplier = pool.integer("children_multiplier", 1)
+    floor = pool.integer("children_floor", 1)
+    minimum = pool.integer("children_min", 1)
     ram_fraction = pool.number("children_ram_fraction", 0.0, 1.0)
-    estimate = pool.int("child_estimate_mib", 1)
+    estimate = pool.integer("child_estimate_mib", 1)
     by_cpu = max(floor, multiplier * min(cpu_cap, facts.cpus * per_cpu))
     by_ram = math.floor(usable * ram_fraction / estimate)
     cpu_text = (
@@ -446,9 +453,9 @@ def _nginx(
     rules: _Rules, facts: TuningFacts, usable: int, php: PhpTuning, log: _Log
 ) -> NginxTuning:
     budget = rules.section("budget")
-    per_worker = budget.int("per_worker_mib", 1)
-    shared = budget.int("shared_mib")
-    per_cpu = rules.int("workers_per_cpu", 1)
+    per_worker = budget.integer("per_worker_mib", 1)
+    shared = budget.integer("shared_mib")
+    per_cpu = rules.integer("workers_per_cpu", 1)
     ram_fraction = rules.number("workers_ram_fraction", 0.0, 1.0)
     by_ram = max(1, math.floor(usable * ram_fraction / per_worker))
     if facts.nginx_workers is not None:
@@ -456,45 +463,52 @@ def _nginx(
         log.add("nginx.worker_processes", "_NGINX_WORKERS override")
     else:
         workers = min(facts.cpus * per_cpu, by_ram)
-        log.add("nginx.worker_processes",
-                f"min({facts.cpus} CPUs x {per_cpu}, {by_ram} by RAM ="
-                f" {_fraction(ram_fraction)} of usable RAM {usable} MiB / {per_worker} MiB)")
-    connections = rules.int("worker_connections", 1)
-    nofile = connections * rules.int("nofile_per_connection", 1) + rules.int("nofile_extra")
+        log.add(
+            "nginx.worker_processes",
+            f"min({facts.cpus} CPUs x {per_cpu}, {by_ram} by RAM ="
+            f" {_fraction(ram_fraction)} of usable RAM {usable} MiB / {per_worker} MiB)",
+        )
+    connections = rules.integer("worker_connections", 1)
+    nofile = connections * rules.integer("nofile_per_connection", 1) + rules.integer("nofile_extra")
     log.add("nginx.worker_rlimit_nofile", "worker_connections x nofile_per_connection + extra")
-    body = php.post_max_size_mib + rules.int("client_body_margin_mib")
-    log.add("nginx.client_max_body_size_mib",
-            f"php post_max_size {php.post_max_size_mib}M + nginx.client_body_margin_mib")
-    buffer_size = rules.int("fastcgi_buffer_size_k", 1)
-    count = rules.int("fastcgi_buffers_count", 2)
-    size = rules.int("fastcgi_buffers_size_k", 1)
-    busy = rules.int("fastcgi_busy_buffers_size_k", 1)
+    body = php.post_max_size_mib + rules.integer("client_body_margin_mib")
+    log.add(
+        "nginx.client_max_body_size_mib",
+        f"php post_max_size {php.post_max_size_mib}M + nginx.client_body_margin_mib",
+    )
+    buffer_size = rules.integer("fastcgi_buffer_size_k", 1)
+    count = rules.integer("fastcgi_buffers_count", 2)
+    size = rules.integer("fastcgi_buffers_size_k", 1)
+    busy = rules.integer("fastcgi_busy_buffers_size_k", 1)
     if not max(buffer_size, size) <= busy <= (count - 1) * size:
         raise ValueError(
             "tuning rules: 'nginx.fastcgi_busy_buffers_size_k' must be >= the buffer sizes"
             " and <= (fastcgi_buffers_count - 1) x fastcgi_buffers_size_k"
         )
-    timeout = php.request_terminate_timeout_s + rules.int("fastcgi_timeout_margin_s")
+    timeout = php.request_terminate_timeout_s + rules.integer("fastcgi_timeout_margin_s")
     for name in ("fastcgi_send_timeout_s", "fastcgi_read_timeout_s"):
-        log.add(f"nginx.{name}", f"php request_terminate_timeout"
-                f" {php.request_terminate_timeout_s}s + nginx.fastcgi_timeout_margin_s")
+        log.add(
+            f"nginx.{name}",
+            f"php request_terminate_timeout"
+            f" {php.request_terminate_timeout_s}s + nginx.fastcgi_timeout_margin_s",
+        )
     nginx_budget = workers * per_worker + shared
     log.add("nginx.budget_mib", f"{workers} workers x {per_worker} + {shared} MiB")
     return NginxTuning(
         worker_processes=workers,
         worker_connections=connections,
         worker_rlimit_nofile=nofile,
-        keepalive_timeout_s=rules.int("keepalive_timeout_s"),
-        keepalive_requests=rules.int("keepalive_requests", 1),
-        gzip_comp_level=rules.int("gzip_comp_level", 1, 9),
-        gzip_min_length=rules.int("gzip_min_length"),
+        keepalive_timeout_s=rules.integer("keepalive_timeout_s"),
+        keepalive_requests=rules.integer("keepalive_requests", 1),
+        gzip_comp_level=rules.integer("gzip_comp_level", 1, 9),
+        gzip_min_length=rules.integer("gzip_min_length"),
         gzip_types=rules.texts("gzip_types"),
         client_max_body_size_mib=body,
         fastcgi_buffer_size_k=buffer_size,
         fastcgi_buffers_count=count,
         fastcgi_buffers_size_k=size,
         fastcgi_busy_buffers_size_k=busy,
-        fastcgi_connect_timeout_s=rules.int("fastcgi_connect_timeout_s", 1),
+        fastcgi_connect_timeout_s=rules.integer("fastcgi_connect_timeout_s", 1),
         fastcgi_send_timeout_s=timeout,
         fastcgi_read_timeout_s=timeout,
         budget_mib=nginx_budget,
@@ -507,29 +521,34 @@ def _mariadb(rules: _Rules, usable: int, php: PhpTuning, log: _Log) -> MariadbTu
     log.add("mariadb.innodb_buffer_pool_size_mib", pool_rule.describe("usable RAM", usable))
     redo_rule = rules.share("innodb_log_file")
     log.add("mariadb.innodb_log_file_size_mib", redo_rule.describe("buffer pool", pool))
-    log_buffer = rules.int("innodb_log_buffer_size_mib", 1)
+    log_buffer = rules.integer("innodb_log_buffer_size_mib", 1)
     tmp_rule = rules.share("tmp_table")
-    log.add("mariadb.tmp_table_size_mib",
-            tmp_rule.describe("usable RAM", usable) + "; max_heap_table_size the same")
+    log.add(
+        "mariadb.tmp_table_size_mib",
+        tmp_rule.describe("usable RAM", usable) + "; max_heap_table_size the same",
+    )
     toc = rules.section("table_open_cache")
-    per_gib = toc.int("per_gib", 1)
-    toc_floor = toc.int("floor", 1)
-    toc_cap = toc.int("cap", toc_floor)
+    per_gib = toc.integer("per_gib", 1)
+    toc_floor = toc.integer("floor", 1)
+    toc_cap = toc.integer("cap", toc_floor)
     tables = _clamp(usable * per_gib // 1024, toc_floor, toc_cap)
     for name in ("table_open_cache", "table_definition_cache"):
-        log.add(f"mariadb.{name}",
-                f"{per_gib} per GiB of usable RAM (floor {toc_floor}, cap {toc_cap})")
+        log.add(
+            f"mariadb.{name}", f"{per_gib} per GiB of usable RAM (floor {toc_floor}, cap {toc_cap})"
+        )
     conn = rules.section("max_connections")
-    per_child = conn.int("per_fpm_child", 1)
-    extra = conn.int("extra")
-    conn_floor = conn.int("floor", 1)
-    conn_cap = conn.int("cap", conn_floor)
+    per_child = conn.integer("per_fpm_child", 1)
+    extra = conn.integer("extra")
+    conn_floor = conn.integer("floor", 1)
+    conn_cap = conn.integer("cap", conn_floor)
     connections = _clamp(php.pm_max_children * per_child + extra, conn_floor, conn_cap)
-    log.add("mariadb.max_connections",
-            f"{php.pm_max_children} FPM children x {per_child} + {extra}"
-            f" (floor {conn_floor}, cap {conn_cap})")
-    key_buffer = rules.int("key_buffer_size_mib", 1)
-    aria = rules.int("aria_pagecache_buffer_size_mib", 1)
+    log.add(
+        "mariadb.max_connections",
+        f"{php.pm_max_children} FPM children x {per_child} + {extra}"
+        f" (floor {conn_floor}, cap {conn_cap})",
+    )
+    key_buffer = rules.integer("key_buffer_size_mib", 1)
+    aria = rules.integer("aria_pagecache_buffer_size_mib", 1)
     charset = rules.text("character_set")
     collation = rules.text("collation")
     if not collation.startswith(f"{charset}_"):
@@ -537,14 +556,16 @@ def _mariadb(rules: _Rules, usable: int, php: PhpTuning, log: _Log) -> MariadbTu
             f"tuning rules: 'mariadb.collation' {collation!r} is not a {charset} collation"
         )
     budget = rules.section("budget")
-    overhead = budget.int("overhead_mib")
-    per_connection = budget.int("per_connection_mib")
+    overhead = budget.integer("overhead_mib")
+    per_connection = budget.integer("per_connection_mib")
     busy = php.pm_max_children * per_connection
     total = pool + log_buffer + key_buffer + aria + overhead + busy
-    log.add("mariadb.budget_mib",
-            f"buffer pool {pool} + log buffer {log_buffer} + key buffer {key_buffer} + aria"
-            f" {aria} + overhead {overhead} + {php.pm_max_children} busy connections x"
-            f" {per_connection} MiB")
+    log.add(
+        "mariadb.budget_mib",
+        f"buffer pool {pool} + log buffer {log_buffer} + key buffer {key_buffer} + aria"
+        f" {aria} + overhead {overhead} + {php.pm_max_children} busy connections x"
+        f" {per_connection} MiB",
+    )
     return MariadbTuning(
         innodb_buffer_pool_size_mib=pool,
         innodb_log_file_size_mib=redo_rule.apply(pool),
@@ -553,12 +574,12 @@ def _mariadb(rules: _Rules, usable: int, php: PhpTuning, log: _Log) -> MariadbTu
         table_open_cache=tables,
         table_definition_cache=tables,
         max_connections=connections,
-        max_allowed_packet_mib=rules.int("max_allowed_packet_mib", 1, 1024),
+        max_allowed_packet_mib=rules.integer("max_allowed_packet_mib", 1, 1024),
         key_buffer_size_mib=key_buffer,
         aria_pagecache_buffer_size_mib=aria,
-        wait_timeout_s=rules.int("wait_timeout_s", 1),
-        innodb_lock_wait_timeout_s=rules.int("innodb_lock_wait_timeout_s", 1),
-        innodb_flush_log_at_trx_commit=rules.int("innodb_flush_log_at_trx_commit", 0, 2),
+        wait_timeout_s=rules.integer("wait_timeout_s", 1),
+        innodb_lock_wait_timeout_s=rules.integer("innodb_lock_wait_timeout_s", 1),
+        innodb_flush_log_at_trx_commit=rules.integer("innodb_flush_log_at_trx_commit", 0, 2),
         transaction_isolation=rules.text("transaction_isolation", ISOLATION_LEVELS),
         character_set=charset,
         collation=collation,
@@ -574,14 +595,14 @@ def _redis(rules: _Rules, usable: int, log: _Log) -> RedisTuning:
     factor = budget.number("overhead_factor", 0.0, 4.0)
     if factor < 1:
         raise ValueError("tuning rules: 'redis.budget.overhead_factor' must be at least 1")
-    base = budget.int("base_mib")
+    base = budget.integer("base_mib")
     total = math.ceil(maxmemory * factor) + base
     log.add("redis.budget_mib", f"maxmemory {maxmemory} x {factor:g} + {base} MiB")
     return RedisTuning(
         maxmemory_mib=maxmemory,
         maxmemory_policy=rules.text("maxmemory_policy", REDIS_POLICIES),
-        timeout_s=rules.int("timeout_s"),
-        tcp_keepalive_s=rules.int("tcp_keepalive_s"),
-        databases=rules.int("databases", 1),
+        timeout_s=rules.integer("timeout_s"),
+        tcp_keepalive_s=rules.integer("tcp_keepalive_s"),
+        databases=rules.integer("databases", 1),
         budget_mib=total,
     )

@@ -14,7 +14,9 @@ CORPUS = Path(__file__).resolve().parents[1] / "unit" / "config_corpus"
 BAD = sorted((CORPUS / "bad").glob("*.cnf"))
 
 
-def run(tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    tool: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "BARRACUDA_CONFIG"}
     environ.update(env or {})
     return subprocess.run([sys.executable, "-m", f"installer.cli.{tool}", *args],

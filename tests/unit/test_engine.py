@@ -85,6 +85,7 @@ def seed(root: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("failure", ["validator", "resource", "signal"])
 def test_failure_rolls_back_every_file_byte_for_byte(tmp_path: Path, failure: str) -> None:
     before = seed(tmp_path)
+    handler_before = signal.getsignal(signal.SIGTERM)
     resources: list[Resource] = [
         File("/etc/one.conf", content="replaced\n", mode=0o600),
         File("/etc/new.conf", content="brand new\n"),
@@ -109,7 +110,7 @@ def test_failure_rolls_back_every_file_byte_for_byte(tmp_path: Path, failure: st
     assert (tmp_path / "etc/one.conf").stat().st_mode & 0o777 == 0o640
     assert not (tmp_path / "etc/new.conf").exists()
     assert os.readlink(tmp_path / "etc/link") == "/original/target"
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is handler_before
 
 
 def test_success_then_second_plan_is_empty(tmp_path: Path) -> None:

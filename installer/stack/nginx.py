@@ -1,0 +1,86 @@
+"""Nginx with BOA's include tree:
+
+/etc/nginx/nginx.conf -> conf.d/barracuda.conf -> /var/aegir/config/server_master/nginx.conf
+-> server_master/nginx/{pre.d,platform.d,vhost.d,post.d}/*.conf, in that order."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+
+from installer.plan import Component, Validator
+from installer.resources.base import Context, Resource
+from installer.resources.files import Absent, Directory, File
+from installer.resources.system import Service
+from installer.stack.context import StackContext
+
+INCLUDE_DIRS = ("pre.d", "platform.d", "vhost.d", "post.d")
+HEALTH_URL = "http://127.0.0.1/health"
+
+
+def live_tree_valid(ctx: Context) -> str | None:
+    """Preflight: an installed Nginx whose live tree fails `nginx -t` stops the run before
+    any change (an operator's broken include is theirs to fix, and we must not reload it)."""
+    if "nginx" not in ctx.facts.packages() or not ctx.target.path("/etc/nginx/nginx.conf").exists():
+        return None
+    result = ctx.runner.run(["nginx", "-t"], check=False, timeout=60)
+    if result.ok:
+        return None
+    errors = [line for line in result.output.splitlines() if "[emerg]" in line or "failed" in line]
+    detail = (errors or result.output.splitlines() or ["no output"])[0]
+    return f"the live Nginx configuration fails nginx -t, nothing was changed: {detail}"
+
+
+def health_ok(ctx: Context, attempts: int = 30) -> str | None:
+    """GET /health through Nginx until it reports every part OK (a reload is asynchronous)."""
+    problem = "no answer"
+    for _ in range(attempts):
+        try:
+            response = requests.get(HEALTH_URL, timeout=3)
+            report: dict[str, Any] = json.loads(response.text)
+            if response.status_code == 200 and report.get("status") == "ok":
+                return None
+            problem = f"HTTP {response.status_code}: {response.text.strip()[:200]}"
+        except (requests.RequestException, ValueError) as exc:
+            problem = str(exc)
+        time.sleep(0.5)
+    return f"{HEALTH_URL}: {problem}"
+
+
+def component(stack: StackContext) -> Component:
+    paths = stack.paths
+    service = stack.release.service("nginx")
+    master = paths["server_master"]
+    notify = (f"reload:{service}",)
+    after = ("packages:stack",)
+    context = stack.template_context()
+    resources: list[Resource] = [
+        Directory(paths["aegir_config"], mode=0o755),
+        Directory(master, mode=0o755),
+        Directory(f"{master}/nginx", mode=0o755),
+        *(Directory(f"{master}/nginx/{d}", mode=0o755) for d in INCLUDE_DIRS),
+        Directory(paths["health_root"], mode=0o755),
+        File(f"{paths['nginx_dir']}/nginx.conf", template="nginx/nginx.conf.j2",
+             context=context, notify=notify, requires=after),
+        File(f"{paths['nginx_dir']}/conf.d/barracuda.conf", template="nginx/barracuda.conf.j2",
+             context=context, notify=notify, requires=after),
+        File(f"{master}/nginx.conf", template="nginx/server_master.conf.j2", context=context,
+             notify=notify),
+        File(f"{master}/nginx/vhost.d/000-master.conf", template="nginx/master_vhost.conf.j2",
+             context=context, notify=notify),
+        File(f"{paths['health_root']}/health.php", template="php/health.php.j2",
+             context=context, comment="php"),
+        Absent(f"{paths['nginx_dir']}/sites-enabled/default",
+               why="the distribution's default site is replaced by the master vhost",
+               notify=notify),
+        Service(service, requires=after),
+    ]
+    return Component(
+        "nginx", resources,
+        validators=[Validator(["nginx", "-t"], "nginx -t")],
+        health=[health_ok],
+        preflight=[live_tree_valid],
+    )
