@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -29,7 +30,7 @@ FILE_ARG = typer.Argument(None, help="The file to check (default: the live confi
 @app.command()
 def install(
     yes: bool = opt.YES, dry_run: bool = opt.DRY_RUN, check: bool = opt.CHECK,
-    json: bool = opt.JSON, root: Path = opt.ROOT, config: str | None = opt.CONFIG,
+    json: bool = opt.JSON, root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
     verbose: int = opt.VERBOSE, quiet: bool = opt.QUIET,
     keep_local_edits: bool = opt.KEEP_LOCAL_EDITS,
 ) -> None:
@@ -43,7 +44,7 @@ def install(
 
 @app.command()
 def status(
-    json: bool = opt.JSON, root: Path = opt.ROOT, config: str | None = opt.CONFIG,
+    json: bool = opt.JSON, root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
 ) -> None:
     """Show the machine, its services and the last runs."""
     status_report(App(json=json, root=root, config=config), build)
@@ -57,7 +58,7 @@ def version() -> None:
 
 @config_app.command("show")
 def config_show(
-    json: bool = opt.JSON, root: Path = opt.ROOT, config: str | None = opt.CONFIG,
+    json: bool = opt.JSON, root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
 ) -> None:
     """Every key with its effective value and where it came from."""
     path = resolve_path(config, root)
@@ -79,8 +80,8 @@ def config_show(
 
 @config_app.command("check")
 def config_check(
-    file: Path | None = FILE_ARG,
-    root: Path = opt.ROOT, config: str | None = opt.CONFIG,
+    file: Optional[Path] = FILE_ARG,
+    root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
 ) -> None:
     """Validate a config file; exit 3 with file:line, key and what is allowed when bad."""
     path = file or resolve_path(config, root)

@@ -57,6 +57,7 @@ def component(stack: StackContext) -> Component:
     notify = (f"reload:{service}",)
     after = ("packages:stack",)
     context = stack.template_context()
+    health_dir = paths["health_secret"].rsplit("/", 1)[0]
     resources: list[Resource] = [
         Directory(paths["aegir_config"], mode=0o755),
         Directory(master, mode=0o755),
@@ -73,6 +74,11 @@ def component(stack: StackContext) -> Component:
              context=context, notify=notify),
         File(f"{paths['health_root']}/health.php", template="php/health.php.j2",
              context=context, comment="php"),
+        # Redis' password for health.php, readable by the web group only (not by the
+        # instances' pools, which run as other users).
+        Directory(health_dir, mode=0o750, fgroup="www-data"),
+        File(paths["health_secret"], content=stack.redis_password + "\n", mode=0o640,
+             fgroup="www-data", comment="", secret=True, requires=(f"dir:{health_dir}",)),
         Absent(f"{paths['nginx_dir']}/sites-enabled/default",
                why="the distribution's default site is replaced by the master vhost",
                notify=notify),

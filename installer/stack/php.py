@@ -38,7 +38,7 @@ def component(stack: StackContext, version: str) -> Component:
         File(f"{etc}/fpm/php-fpm.conf", template="php/php-fpm.conf.j2", context=context,
              notify=notify, requires=after, comment=";"),
         File(f"{etc}/fpm/pool.d/www.conf", template="php/pool-master.conf.j2", context=context,
-             notify=notify, requires=after, comment=";", mode=0o600, secret=True),
+             notify=notify, requires=after, comment=";"),
         File(f"{etc}/fpm/conf.d/90-barracuda.ini", template="php/php.ini.j2", context=context,
              notify=notify, requires=after, comment=";"),
         File(f"{etc}/cli/conf.d/90-barracuda.ini", template="php/php-cli.ini.j2",

@@ -386,20 +386,7 @@ def environment() -> jinja2.Environment:
 
 
 def context(root: Path, tuning: Tuning, **extra: Any) -> dict[str, Any]:
-    paths = {
-        "nginx_dir": "/etc/nginx",
-        "aegir_config": "/var/aegir/config",
-        "server_master": "/var/aegir/config/server_master",
-        "health_root": "/var/www/barracuda",
-        "nginx_log_dir": "/var/log/nginx",
-        "php_run_dir": "/run/php",
-        "php_log_dir": "/var/log/php",
-        "php_etc_dir": "/etc/php",
-        "mysqld_socket": "/run/mysqld/mysqld.sock",
-        "redis_socket": "/run/redis/redis-server.sock",
-        "redis_dir": "/var/lib/redis",
-        "redis_log": "/var/log/redis/redis-server.log",
-    }
+    paths = yaml.safe_load((REPO / "profiles" / "paths.yml").read_text())
     return {
         "tuning": tuning,
         "php_version": PHP,
@@ -489,7 +476,6 @@ def test_templates_carry_the_tuned_values(tree: tuple[Path, Tuning, dict[str, st
 @pytest.mark.parametrize(
     ("template", "secret"),
     [
-        ("php/pool-master.conf.j2", "redis_password"),
         ("redis/redis.conf.j2", "redis_password"),
         ("mariadb/root-my.cnf.j2", "mariadb_root_password"),
     ],
