@@ -112,7 +112,8 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
         app.show_plan(plan)
         return None
     with locked(target.path(LOCK_FILE)):
-        logfile = start_run_log(target, command, session.redactor)
+        logfile = start_run_log(target, command, session.redactor,
+                                int(load_profile("base")["keep_run_logs"]))
         log.info("barracuda %s %s on %s, root %s", __version__, command, session.facts.distro,
                  target.root)
         ctx = _context(session)

@@ -129,6 +129,11 @@ class Facts:
     def ram_mib(self) -> int:
         return int(psutil.virtual_memory().total // (1024 * 1024))
 
+    @functools.cached_property
+    def ipv6(self) -> bool:
+        """Whether the kernel has IPv6 (a listen on [::] fails where it is turned off)."""
+        return Path("/proc/net/if_inet6").exists()
+
     @property
     def init_system(self) -> str:
         """systemd when it runs as PID 1, sysv otherwise; none for a --root tree."""

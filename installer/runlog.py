@@ -33,10 +33,18 @@ class Redactor(logging.Filter):
         return True
 
 
-def start_run_log(target: Target, command: str, redactor: Redactor) -> Path:
+def prune_run_logs(directory: Path, keep: int) -> None:
+    """Keep the newest `keep` run logs (versions.log and other logs are not run logs)."""
+    runs = sorted(directory.glob("*-[0-9]*-[0-9]*.log"), key=lambda p: p.stat().st_mtime)
+    for old in runs[: max(0, len(runs) - keep)]:
+        old.unlink(missing_ok=True)
+
+
+def start_run_log(target: Target, command: str, redactor: Redactor, keep: int = 200) -> Path:
     """Send the `barracuda` logger to <root>/var/log/barracuda/<command>-<timestamp>.log."""
     directory = target.path(LOG_DIR)
     directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+    prune_run_logs(directory, keep - 1)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = directory / f"{command}-{stamp}.log"
     suffix = 1

@@ -69,11 +69,13 @@ class Packages(Resource):
         if not ctx.target.live:
             return
         missing = self._missing(ctx)
+        # apt waits for a lock held by a running apt-daily job instead of failing at once.
+        wait = ["-o", "DPkg::Lock::Timeout=120"]
         if not ctx.apt_updated:
-            ctx.runner.run(["apt-get", "update"], timeout=600)
+            ctx.runner.run(["apt-get", *wait, "update"], timeout=600)
             ctx.apt_updated = True
         argv = [
-            "apt-get", "install", "-y", "-q",
+            "apt-get", *wait, "install", "-y", "-q",
             "-o", "Dpkg::Options::=--force-confdef",
             "-o", "Dpkg::Options::=--force-confold",
         ]

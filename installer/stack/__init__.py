@@ -74,6 +74,7 @@ def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         php_cli=cli,
         mariadb_root_password=mariadb_password,
         redis_password=redis_password,
+        ipv6=facts.ipv6,
     )
     packages = [*release.packages("nginx"), *release.packages("mariadb"),
                 *release.packages("redis")]

@@ -19,6 +19,7 @@ class StackContext:
     php_cli: str
     mariadb_root_password: str
     redis_password: str
+    ipv6: bool = True
 
     @property
     def php_default(self) -> str:
@@ -32,4 +33,5 @@ class StackContext:
             "php_versions": list(self.php_versions),
             "redis_password": self.redis_password,
             "mariadb_root_password": self.mariadb_root_password,
+            "ipv6": self.ipv6,
         }

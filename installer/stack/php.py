@@ -56,6 +56,8 @@ def cli_component(stack: StackContext) -> Component:
     to Redis (a group change needs new FPM workers: the pools reload)."""
     reloads = tuple(f"reload:{stack.release.service('php', v)}" for v in stack.php_versions)
     return Component("php-cli", [
+        File("/etc/logrotate.d/barracuda-php", template="base/logrotate-php.j2",
+             context=stack.template_context()),
         Command("php-cli", ["update-alternatives", "--set", "php", f"/usr/bin/php{stack.php_cli}"],
                 done=cli_is(stack.php_cli), why=f"/usr/bin/php is not PHP {stack.php_cli}"),
         Command("www-data-in-redis", ["usermod", "-a", "-G", "redis", "www-data"],

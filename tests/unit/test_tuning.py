@@ -394,6 +394,7 @@ def context(root: Path, tuning: Tuning, **extra: Any) -> dict[str, Any]:
         "paths": {key: f"{root}{path}" for key, path in paths.items()},
         "redis_password": "RedisPassw0rd",
         "mariadb_root_password": "R00tPassw0rd",
+        "ipv6": True,
         **extra,
     }
 
