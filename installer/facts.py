@@ -96,6 +96,16 @@ def parse_group(text: str) -> dict[str, int]:
     return groups
 
 
+def parse_group_members(text: str) -> dict[str, tuple[str, ...]]:
+    """The supplementary members of each group (the fourth field of /etc/group)."""
+    members: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4:
+            members[fields[0]] = tuple(m for m in fields[3].split(",") if m)
+    return members
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -194,3 +204,14 @@ class Facts:
         group = self.target.path("/etc/group")
         text = group.read_text(encoding="utf-8") if group.is_file() else ""
         return parse_group(text).get(name)
+
+    def group_members(self, name: str) -> tuple[str, ...] | None:
+        """The supplementary members of group `name`; None when there is no such group."""
+        if self.target.live:
+            try:
+                return tuple(grp.getgrnam(name).gr_mem)
+            except KeyError:
+                return None
+        group = self.target.path("/etc/group")
+        text = group.read_text(encoding="utf-8") if group.is_file() else ""
+        return parse_group_members(text).get(name)

@@ -6,11 +6,13 @@ profiles/config.yml (installer/config/schema.py)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from installer import __version__
 from installer.config import cnf
 from installer.config.schema import Config, default_raw, schema, validate
+from installer.data import load_profile
 
 DEFAULT_PATH = "/root/.barracuda.cnf"
 ENV_VAR = "BARRACUDA_CONFIG"
@@ -27,48 +29,53 @@ def resolve_path(option: str | None, root: Path) -> Path:
     return root / DEFAULT_PATH.lstrip("/")
 
 
-def load(path: Path) -> Config:
+def load(path: Path, profile: str = "config") -> Config:
     """The effective configuration: the file's values over the defaults.
 
     A missing file is not an error: the defaults apply (install creates the file)."""
     try:
         parsed = cnf.read(path)
     except FileNotFoundError:
-        return validate(cnf.CnfFile(str(path), ()), exists=False)
-    return validate(parsed)
+        return validate(cnf.CnfFile(str(path), ()), exists=False, profile=profile)
+    return validate(parsed, profile=profile)
 
 
-def _block(keys: list[str]) -> str:
-    spec = schema()
+def _block(keys: list[str], profile: str, values: Mapping[str, str]) -> str:
+    spec = schema(profile)
     lines: list[str] = []
     for key in keys:
         lines.append(f"# {spec[key].get('help', key)}")
-        lines.append(cnf.render_line(key, default_raw(key)))
+        lines.append(cnf.render_line(key, values.get(key, default_raw(key, profile))))
     return "\n".join(lines) + "\n"
 
 
-def default_text() -> str:
-    header = (
-        "# barracuda configuration, in BOA's .barracuda.cnf format: _KEY=\"value\" lines.\n"
-        "# It is read as data, never run. `barracuda config show` lists every key with its\n"
-        "# effective value; `barracuda config check` validates this file.\n\n"
-    )
-    return header + _block(list(schema()))
+_HEADER = (
+    "# barracuda configuration, in BOA's .barracuda.cnf format: _KEY=\"value\" lines.\n"
+    "# It is read as data, never run. `barracuda config show` lists every key with its\n"
+    "# effective value; `barracuda config check` validates this file.\n"
+)
 
 
-def missing_keys(text: str, path: str) -> list[str]:
+def default_text(profile: str = "config", values: Mapping[str, str] | None = None) -> str:
+    """A new file of `profile`: its header (the profile's `header`, if any), then every key
+    with its help and its default, or the value given in `values`."""
+    header = str(load_profile(profile).get("header", _HEADER)).rstrip("\n") + "\n\n"
+    return header + _block(list(schema(profile)), profile, values or {})
+
+
+def missing_keys(text: str, path: str, profile: str = "config") -> list[str]:
     present = set(cnf.parse_text(text, path).keys())
-    return [key for key in schema() if key not in present]
+    return [key for key in schema(profile) if key not in present]
 
 
-def with_missing_keys(text: str, path: str) -> str:
+def with_missing_keys(text: str, path: str, profile: str = "config") -> str:
     """`text` with the keys a newer release added appended with their defaults; the
     operator's lines are kept byte for byte."""
-    missing = missing_keys(text, path)
+    missing = missing_keys(text, path, profile)
     if not missing:
         return text
     sep = "" if text.endswith("\n") or not text else "\n"
     return (
         f"{text}{sep}\n# Added by barracuda {__version__}: new keys with their defaults.\n"
-        + _block(missing)
+        + _block(missing, profile, {})
     )

@@ -1,5 +1,7 @@
-"""The typed schema of .barracuda.cnf. Keys, defaults and allowed values are data in
-profiles/config.yml; this module only knows how each type is read and checked."""
+"""The typed schema of BOA-format files: .barracuda.cnf (profiles/config.yml) and the other
+files in the same format (e.g. profiles/octopus.yml for /root/.oN.octopus.cnf). Keys,
+defaults and allowed values are data in the profile; this module only knows how each type
+is read and checked."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class Config:
     exists: bool
     settings: Mapping[str, Setting]
     ignored: tuple[str, ...] = ()  # BOA keys present in the file that barracuda does not use
+    profile: str = "config"  # the schema it was checked against (profiles/<profile>.yml)
 
     def __getitem__(self, key: str) -> Any:
         return self.settings[key].value
@@ -155,18 +158,24 @@ _TYPES: dict[str, Callable[[str, Mapping[str, Any]], Any]] = {
 _EMPTY: dict[str, Any] = {"php_versions": [], "int": None, "auto_int": None, "float": None}
 
 
-def schema() -> dict[str, dict[str, Any]]:
-    keys: dict[str, dict[str, Any]] = load_profile("config")["keys"]
+def schema(profile: str = "config") -> dict[str, dict[str, Any]]:
+    keys: dict[str, dict[str, Any]] = load_profile(profile)["keys"]
     return keys
 
 
-def boa_only_keys() -> set[str]:
-    return set(load_profile("boa_keys")["keys"])
+def boa_only_keys(profile: str = "config") -> set[str]:
+    """BOA keys accepted (and ignored) in a file of this profile: the profile's own
+    `boa_keys` list, or the profile named by `boa_keys_profile` (config -> boa_keys.yml)."""
+    data = load_profile(profile)
+    if "boa_keys" in data:
+        return set(data["boa_keys"])
+    source = data.get("boa_keys_profile", "boa_keys" if profile == "config" else None)
+    return set(load_profile(source)["keys"]) if source else set()
 
 
-def convert(key: str, raw: str) -> Any:
+def convert(key: str, raw: str, profile: str = "config") -> Any:
     """The typed value of `raw` for `key`; raises _Bad when it does not fit."""
-    spec = schema()[key]
+    spec = schema(profile)[key]
     kind = spec["type"]
     if raw == "":
         if spec.get("allow_empty"):
@@ -175,13 +184,13 @@ def convert(key: str, raw: str) -> Any:
     return _TYPES[kind](raw, spec)
 
 
-def default_raw(key: str) -> str:
-    default = schema()[key]["default"]
+def default_raw(key: str, profile: str = "config") -> str:
+    default = schema(profile)[key]["default"]
     return str(default) if default is not None else ""
 
 
 def _check_rules(config: Config) -> None:
-    for rule in load_profile("config").get("rules", []):
+    for rule in load_profile(config.profile).get("rules", []):
         if "together" in rule:
             keys = rule["together"]
             set_keys = [k for k in keys if config.settings[k].raw != ""]
@@ -200,15 +209,16 @@ def _check_rules(config: Config) -> None:
                         f"than {low}={config.settings[low].raw}",
                     )
         else:
-            raise DataError(f"profiles/config.yml: unknown rule {rule!r}")
+            raise DataError(f"profiles/{config.profile}.yml: unknown rule {rule!r}")
 
 
-def validate(cnf: CnfFile, *, exists: bool = True) -> Config:
-    """Check every line of a parsed file against the schema and return the effective config.
+def validate(cnf: CnfFile, *, exists: bool = True, profile: str = "config") -> Config:
+    """Check every line of a parsed file against the schema of `profile` and return the
+    effective config.
 
     Raises ConfigError naming file:line, the key, the bad value and what is allowed."""
-    spec = schema()
-    boa_only = boa_only_keys()
+    spec = schema(profile)
+    boa_only = boa_only_keys(profile)
     settings: dict[str, Setting] = {}
     ignored: list[str] = []
     for entry in cnf.entries:
@@ -223,7 +233,7 @@ def validate(cnf: CnfFile, *, exists: bool = True) -> Config:
                 path=cnf.path, line=entry.line, key=entry.key,
             )
         try:
-            value = convert(entry.key, entry.value)
+            value = convert(entry.key, entry.value, profile)
         except _Bad as bad:
             raise ConfigError(
                 str(bad) if bad.whole else f'bad value "{entry.value}": expected {bad}',
@@ -234,12 +244,12 @@ def validate(cnf: CnfFile, *, exists: bool = True) -> Config:
         )
     for key in spec:
         if key not in settings:
-            raw = default_raw(key)
+            raw = default_raw(key, profile)
             try:
-                value = convert(key, raw)
+                value = convert(key, raw, profile)
             except _Bad as bad:
-                raise DataError(f"profiles/config.yml: default of {key} is bad: {bad}") from None
+                raise DataError(f"profiles/{profile}.yml: default of {key} is bad: {bad}") from None
             settings[key] = Setting(key, value, raw, "default")
-    config = Config(cnf.path, exists, settings, tuple(ignored))
+    config = Config(cnf.path, exists, settings, tuple(ignored), profile)
     _check_rules(config)
     return config

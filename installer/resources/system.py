@@ -8,7 +8,6 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from installer.fileops import write_atomic
 from installer.resources.base import Change, Context, Resource
@@ -155,15 +154,3 @@ class Command(Resource):
             return
         stdin = self.input(ctx) if self.input else None
         ctx.runner.run(self.argv, input=stdin, env=self.env, timeout=self.timeout)
-
-
-def cron_line(schedule: str, user: str, command: str, name: str) -> str:
-    """One named /etc/cron.d line; `%` is escaped because cron turns it into a newline."""
-    return f"# barracuda: {name}\n{schedule} {user} {command.replace('%', chr(92) + '%')}\n"
-
-
-def cron_path(name: str) -> str:
-    """cron ignores /etc/cron.d files whose names contain dots: keep names plain."""
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise ValueError(f"bad cron file name {name!r}")
-    return str(Path("/etc/cron.d") / name)

@@ -4,7 +4,7 @@ extras, and the cron daemon."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from installer.config import Config, default_text, missing_keys, with_missing_keys
@@ -19,10 +19,14 @@ from installer.resources.system import Packages, Service
 
 @dataclass
 class ConfigFile(Resource):
-    """The operator's .barracuda.cnf: created from the defaults when missing (0600); later
-    runs keep every line and only append keys that a newer release added."""
+    """The operator's .barracuda.cnf (or another file of a BOA-format profile, such as
+    /root/.oN.octopus.cnf): created from the defaults when missing (0600), with `initial`
+    values over them; later runs keep every line and only append keys that a newer release
+    added."""
 
     path: Path  # a real path (--config may point outside the target)
+    profile: str = "config"
+    initial: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -37,7 +41,7 @@ class ConfigFile(Resource):
             return [self.change("create", "missing: written with the defaults")]
         changes = []
         text = self.path.read_text(encoding="utf-8")
-        missing = missing_keys(text, str(self.path))
+        missing = missing_keys(text, str(self.path), self.profile)
         if missing:
             changes.append(self.change("append", f"new keys with defaults: {' '.join(missing)}"))
         mode = self.path.stat().st_mode & 0o777
@@ -47,10 +51,11 @@ class ConfigFile(Resource):
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if not self.path.exists():
-            write_atomic(self.path, default_text().encode(), mode=0o600)
+            text = default_text(self.profile, self.initial)
+            write_atomic(self.path, text.encode(), mode=0o600)
             return
         text = self.path.read_text(encoding="utf-8")
-        new = with_missing_keys(text, str(self.path))
+        new = with_missing_keys(text, str(self.path), self.profile)
         if new != text:
             write_atomic(self.path, new.encode(), mode=0o600)
         os.chmod(self.path, 0o600)

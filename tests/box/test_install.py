@@ -99,3 +99,28 @@ def test_keep_local_edits_leaves_the_file(box: Box) -> None:
     assert "left alone (--keep-local-edits)" in result.stderr
     assert box.read_file(path).endswith("# kept\n")
     box.write_file(path, original)
+
+
+def tree_digest(box: Box) -> str:
+    return box.run("find /etc/nginx /var/aegir /etc/php /etc/mysql /etc/redis -type f "
+                   "-exec sha256sum {} + | sort").stdout
+
+
+def test_broken_live_nginx_tree_stops_the_run_before_any_change(box: Box) -> None:
+    broken = "/var/aegir/config/server_master/nginx/post.d/zz-operator.conf"
+    box.write_file(broken, "this_is_not_a_directive on;\n")
+    managed = "/etc/nginx/conf.d/barracuda.conf"
+    original = box.read_file(managed)
+    box.write_file(managed, original + "# edited while the tree is broken\n")
+    before, pids = tree_digest(box), main_pids(box)
+    try:
+        result = box.run(["barracuda", "install", "--yes"], check=False)
+        assert result.returncode == 1
+        error = result.stderr.strip().splitlines()[-1]
+        assert error.startswith("error: the live Nginx configuration fails nginx -t"), error
+        assert f"{broken}:1" in error
+        assert tree_digest(box) == before and main_pids(box) == pids
+    finally:
+        box.run(["rm", "-f", broken])
+        box.write_file(managed, original)
+    assert summary(box.run(["barracuda", "install", "--yes"]).stderr).startswith("0 changed, ")
