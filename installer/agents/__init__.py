@@ -1,0 +1,1 @@
+"""Cron-driven agents: the self-healing monitor and the backup agent."""
