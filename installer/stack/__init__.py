@@ -61,21 +61,27 @@ def tuning_for(config: Config, facts: Facts) -> Tuning:
         raise DataError(f"profiles/tuning.yml: {exc}") from exc
 
 
-def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
+def stack_context(config: Config, facts: Facts, secrets: Secrets) -> StackContext:
+    """What every component is built from; octopus builds its instances on the same."""
     release = Release.load(facts.distro.codename)
     versions, cli = php_versions(config, release)
-    secrets = Secrets(facts, redactor, config["_STRONG_PASSWORDS"])
-    mariadb_password, redis_password = secrets.get("mariadb-root"), secrets.get("redis")
-    stack = StackContext(
+    return StackContext(
         release=release,
         paths={k: str(v) for k, v in load_profile("paths").items()},
         tuning=tuning_for(config, facts),
         php_versions=versions,
         php_cli=cli,
-        mariadb_root_password=mariadb_password,
-        redis_password=redis_password,
+        mariadb_root_password=secrets.get("mariadb-root"),
+        redis_password=secrets.get("redis"),
         ipv6=facts.ipv6,
     )
+
+
+def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
+    secrets = Secrets(facts, redactor, config["_STRONG_PASSWORDS"])
+    stack = stack_context(config, facts, secrets)
+    release, versions = stack.release, stack.php_versions
+    mariadb_password, redis_password = stack.mariadb_root_password, stack.redis_password
     packages = [*release.packages("nginx"), *release.packages("mariadb"),
                 *release.packages("redis")]
     for version in versions:
@@ -96,4 +102,4 @@ def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
     ]
 
 
-__all__ = ["ConfigError", "build", "php_versions", "tuning_for"]
+__all__ = ["ConfigError", "build", "php_versions", "stack_context", "tuning_for"]
