@@ -1,0 +1,1 @@
+"""The backup agent: nightly verified database dumps, rotation, restore."""
