@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from installer import __version__
+from installer.cli import backup
 from installer.cli import options as opt
 from installer.cli.app import App
 from installer.cli.entry import run_app
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(no_args_is_help=True, help="Show or check the configuration.")
 app.add_typer(config_app, name="config")
+app.add_typer(backup.app, name="backup")
 FILE_ARG = typer.Argument(None, help="The file to check (default: the live config).")
 
 

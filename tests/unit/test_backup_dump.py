@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import stat
 from pathlib import Path
@@ -36,10 +37,18 @@ if "-e" in args:
     query = args[args.index("-e") + 1]
     with open(os.path.join(state, "queries"), "a") as log:
         log.write(query + "\\n")
-    if "information_schema.TABLES" in query:
+    if query == "SHOW DATABASES":
+        print("\\n".join(os.environ.get("FAKE_DBS", "site").split()))
+    elif query == "SELECT VERSION()":
+        print("10.11.6-MariaDB-0+deb12u1")
+    elif "SUM(DATA_LENGTH" in query:
+        print(os.environ.get("FAKE_DATA_BYTES", "1000"))
+    elif "information_schema.TABLES" in query:
         print("t")
     elif "COUNT(*) FROM `" in query:
-        print("t\\t100")
+        print("t\\t" + os.environ.get("FAKE_COUNT", "100"))
+    elif "information_schema.SCHEMATA" in query:
+        print("1" if os.environ.get("FAKE_EXISTS") else "0")
     sys.exit(0)
 db = [a.split("=", 1)[1] for a in args if a.startswith("--database=")][0]
 data = sys.stdin.read()
@@ -151,7 +160,7 @@ def test_dump_stopped_midway_leaves_no_file(runner: SubprocessRunner, tmp_path: 
     class Boom(Exception):
         pass
 
-    original = dump.hashlib.sha256
+    original = hashlib.sha256
 
     class Hash:
         def __init__(self) -> None:
@@ -164,7 +173,7 @@ def test_dump_stopped_midway_leaves_no_file(runner: SubprocessRunner, tmp_path: 
         def hexdigest(self) -> str:
             return str(self.inner.hexdigest())
 
-    monkeypatch.setattr(dump.hashlib, "sha256", Hash)
+    monkeypatch.setattr(hashlib, "sha256", Hash)
     with pytest.raises(Boom):
         dump.dump_database(runner, "site", dest)
     assert calls["n"] == 1
