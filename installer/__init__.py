@@ -1,3 +1,3 @@
 """barracuda: installs, tunes, upgrades and keeps alive a Drupal hosting stack."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

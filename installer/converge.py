@@ -3,6 +3,7 @@ config + facts -> components -> plan -> (dry run | check | apply) -> summary."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -19,7 +20,7 @@ from installer.cli.app import App
 from installer.config import Config, load, resolve_path
 from installer.config.xtras import select
 from installer.data import load_profile
-from installer.errors import EXIT_PENDING, PreflightError, UsageError
+from installer.errors import EXIT_PENDING, BarracudaError, PreflightError, UsageError
 from installer.facts import Facts
 from installer.lock import LOCK_FILE, locked
 from installer.plan import Component, make_plan
@@ -34,6 +35,9 @@ from installer.target import Target
 log = logging.getLogger("barracuda")
 
 Builder = Callable[[Config, Facts, Redactor], list[Component]]
+# Runs under the lock before the plan (e.g. apt-get update); returns a warning or None.
+Prepare = Callable[[Context], str | None]
+RUN_FILE = "run.json"  # in a checkpoint: what the run was, the versions before it
 
 
 @dataclass
@@ -96,14 +100,49 @@ def _check_dpkg_lock() -> None:
             os.close(fd)
 
 
-def run_converge(app: App, command: str, build: Builder, channel: str = "stable") -> Outcome | None:
-    """Plan and (unless --dry-run/--check) apply. Returns None when nothing was applied."""
+def held_packages(session: Session, components: list[Component]) -> None:
+    """Preflight: a package the run installs or upgrades must not be held (apt-mark hold)."""
+    if not session.target.live:
+        return
+    wanted: set[str] = set()
+    for component in components:
+        for resource in component.resources:
+            wanted.update(getattr(resource, "packages", []) or [])
+    result = session.runner.run(["apt-mark", "showhold"], check=False, timeout=60)
+    held = sorted(wanted & set(result.stdout.split()))
+    if held:
+        raise PreflightError(f"held packages: {' '.join(held)}; barracuda manages them: "
+                             f"`apt-mark unhold {' '.join(held)}`, then run again")
+
+
+def snapshot_all(ctx: Context, checkpoint: Checkpoint, before: dict[str, object]) -> None:
+    """Save every managed file (not only those the run replaces) and the versions in use,
+    so `barracuda rollback` can put the whole configuration back."""
+    from installer.state import STATE_FILE
+
+    checkpoint.save(STATE_FILE)
+    for path in sorted(ctx.state.hashes):
+        checkpoint.save(path)
+    checkpoint.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (checkpoint.directory / RUN_FILE).write_text(json.dumps(before, indent=1, sort_keys=True)
+                                                 + "\n")
+
+
+def run_converge(app: App, command: str, build: Builder, channel: str = "stable", *,
+                 prepare: Prepare | None = None, snapshot: bool = False,
+                 record: dict[str, str] | None = None) -> Outcome | None:
+    """Plan and (unless --dry-run/--check) apply. Returns None when nothing was applied.
+
+    Upgrades pass `prepare` (run under the lock before the plan), `snapshot` (checkpoint
+    every managed file and the versions in use first; kept only when the run changed
+    something) and `record` (more fields for versions.log)."""
     if not (app.yes or app.dry_run or app.check or sys.stdin.isatty()):
         raise UsageError("not a terminal: pass --yes to apply changes (or --dry-run to see them)")
     session = open_session(app)
     preflight(session)
     target = session.target
     components = build(session.config, session.facts, session.redactor)
+    held_packages(session, components)
     if app.dry_run:
         ctx = _context(session, dry=True)
         plan = make_plan(components, ctx)
@@ -122,6 +161,10 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
                 problem = check(ctx)
                 if problem:
                     raise PreflightError(problem)
+        if prepare is not None and not app.check:
+            warning = prepare(ctx)
+            if warning:
+                app.warn(warning)
         plan = make_plan(components, ctx)
         if app.check:
             app.show_plan(plan)
@@ -136,10 +179,22 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
                 raise typer.Exit(1)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         checkpoint = Checkpoint(target, target.path(CHECKPOINTS) / f"{stamp}-{command}")
-        outcome = Applier(ctx, checkpoint, app.progress).run(components)
+        if snapshot:
+            snapshot_all(ctx, checkpoint, {"command": command, "channel": channel,
+                                           "versions": _versions(session, channel),
+                                           **(record or {})})
+        try:
+            outcome = Applier(ctx, checkpoint, app.progress).run(components)
+        except BarracudaError:
+            if snapshot and checkpoint.directory.is_dir():  # already put back by the Applier
+                checkpoint.directory.rename(checkpoint.directory.with_name(
+                    checkpoint.directory.name + ".rolled-back"))
+            raise
         ctx.state.save()
+        if snapshot and not outcome.count("changed"):
+            shutil.rmtree(checkpoint.directory, ignore_errors=True)  # nothing to go back to
         prune(target, int(load_profile("base")["keep_checkpoints"]))
-        append_versions(target, _versions(session, channel))
+        append_versions(target, {**_versions(session, channel), **(record or {})})
         for note in ctx.notes:
             app.warn(note)
         planned_only = outcome.count("skipped")

@@ -10,6 +10,7 @@ import typer
 from installer import __version__
 from installer.cli import backup
 from installer.cli import options as opt
+from installer.cli import upgrade as upgrade_cli
 from installer.cli.app import App
 from installer.cli.entry import run_app
 from installer.cli.status import status_report
@@ -94,6 +95,9 @@ def config_check(
     checked = validate(parsed)
     note = f", {len(checked.ignored)} BOA keys ignored" if checked.ignored else ""
     print(f"{path}: OK ({len(parsed.entries)} keys set{note})")
+
+
+upgrade_cli.register(app)
 
 
 def main() -> None:

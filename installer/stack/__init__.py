@@ -11,7 +11,7 @@ from installer.plan import Component
 from installer.resources.files import Directory
 from installer.resources.system import Packages
 from installer.runlog import Redactor
-from installer.stack import backup, base, mariadb, nginx, php, redis
+from installer.stack import backup, base, mariadb, nginx, php, redis, schedule
 from installer.stack.context import StackContext
 from installer.stack.release import Release
 from installer.stack.secrets import SECRETS_DIR, Secrets
@@ -100,6 +100,7 @@ def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         php.cli_component(stack),
         nginx.component(stack),
         backup.component(config),
+        schedule.component(config),
     ]
 
 

@@ -1,0 +1,80 @@
+"""`barracuda rollback`: put back the configuration snapshot of the last run that changed
+something (its checkpoint holds every managed file as it was before), validate it, reload
+what read the restored files, and switch the tool back to the environment it ran before."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from installer.apply import _run_handler
+from installer.checkpoint import CHECKPOINTS, Checkpoint
+from installer.errors import ApplyError, BarracudaError, RollbackError
+from installer.plan import Component
+from installer.resources.base import Context
+from installer.target import Target
+
+ROLLED_BACK = ".rolled-back"
+
+
+@dataclass
+class Restored:
+    directory: Path
+    paths: list[str]
+    handlers: list[str]
+    tool_env: str  # the environment the snapshot's run started from ("" when unknown)
+
+
+def last_snapshot(target: Target) -> Path | None:
+    """The newest checkpoint not rolled back yet."""
+    base = target.path(CHECKPOINTS)
+    if not base.is_dir():
+        return None
+    runs = sorted(p for p in base.iterdir()
+                  if p.is_dir() and not p.name.endswith(ROLLED_BACK)
+                  and (p / "manifest.json").is_file())
+    return runs[-1] if runs else None
+
+
+def run_info(directory: Path) -> dict[str, object]:
+    try:
+        data = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def restore(ctx: Context, directory: Path, components: list[Component]) -> Restored:
+    """Restore the checkpoint in `directory`, validate and reload; mark it rolled back."""
+    try:
+        saved = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RollbackError(f"{directory}/manifest.json is unreadable: {exc}") from exc
+    checkpoint = Checkpoint(ctx.target, directory, saved=dict(saved))
+    paths = checkpoint.restore()
+    touched = set(paths)
+    handlers: list[str] = []
+    for component in components:
+        hit = [r for r in component.resources if touched & set(r.paths(ctx))]
+        if not hit:
+            continue
+        for validator in component.validators:
+            if validator.live_only and not ctx.target.live:
+                continue
+            result = ctx.runner.run(validator.argv, check=False, timeout=120)
+            if not result.ok:
+                last = result.output.splitlines()[-1] if result.output else f"rc {result.rc}"
+                raise RollbackError(f"restored {len(paths)} files from {directory}, but "
+                                    f"{validator.what} fails on them: {last}; nothing reloaded")
+        for resource in hit:
+            handlers.extend(h for h in resource.notify if h not in handlers)
+    for handler in handlers:
+        try:
+            _run_handler(ctx, handler)
+        except BarracudaError as exc:
+            raise ApplyError(f"restored {len(paths)} files from {directory}, but {handler} "
+                             f"failed: {exc}") from exc
+    info = run_info(directory)
+    directory.rename(directory.with_name(directory.name + ROLLED_BACK))
+    return Restored(directory, paths, handlers, str(info.get("tool_env_before", "")))

@@ -1,0 +1,232 @@
+"""Upgrades on one fresh box (systemd-bookworm by default): `./install.sh --yes` from this
+checkout, then releases built in the box from the same sources with newer versions (a good
+one that changes an Nginx template, a broken one whose template fails `nginx -t`), served
+with their channel manifests by `python3 -m http.server` on 127.0.0.1 inside the box.
+
+The tests run in order and share the box: each starts from the state the previous one left.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from installer import __version__
+from tests.box.boxes import Box
+
+REPO = Path(__file__).resolve().parents[2]
+PORT = 8765
+SRV = "/root/srv"
+GOOD, BROKEN = "9.0.1", "9.0.2"  # test releases, newer than anything real
+MARK = "# upgrade test release"
+NGINX_CONF = "/etc/nginx/conf.d/barracuda.conf"
+CHANNEL_URL = f"http://127.0.0.1:{PORT}/channels/{{channel}}.yml"
+WHEEL_URL = f"http://127.0.0.1:{PORT}/wheels/barracuda-{{version}}-py3-none-any.whl"
+
+# Build a release VERSION of this checkout in the box (BROKEN=1: its Nginx template fails
+# nginx -t), as a wheel under $SRV/wheels, with its channel manifests under $SRV/release-V.
+BUILD = r"""
+set -eu
+v=$1; broken=$2; w=/root/release-$v
+rm -rf "$w"; cp -r /root/barracuda "$w"; cd "$w"
+sed -i "s/^version = .*/version = \"$v\"/" pyproject.toml
+sed -i "s/^__version__ = .*/__version__ = \"$v\"/" installer/__init__.py
+sed -i "s/^tool: .*/tool: \"$v\"/" profiles/channels/stable.yml profiles/channels/head.yml
+echo "$MARK $v" >> templates/nginx/barracuda.conf.j2
+[ "$broken" = 1 ] && echo "this_is_not_a_directive on;" >> templates/nginx/barracuda.conf.j2
+mkdir -p "$SRV/wheels" "$SRV/release-$v"
+cp profiles/channels/stable.yml profiles/channels/head.yml "$SRV/release-$v/"
+/opt/barracuda/bin/pip wheel -q --no-deps --no-build-isolation --no-index \
+    --disable-pip-version-check -w "$SRV/wheels" "$w" >/dev/null
+"""
+
+# GET /health every 50 ms until /root/loop.stop appears (at most 15 minutes).
+LOOP = r"""
+import json, os, time, urllib.request
+ok, failed, errors = 0, 0, []
+deadline = time.time() + 900
+while not os.path.exists("/root/loop.stop") and time.time() < deadline:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1/health", timeout=5) as answer:
+            if answer.status == 200 and json.loads(answer.read())["status"] == "ok":
+                ok += 1
+            else:
+                failed += 1
+                errors.append(f"HTTP {answer.status}")
+    except Exception as exc:
+        failed += 1
+        errors.append(f"{time.strftime('%T')} {exc}")
+    time.sleep(0.05)
+with open("/root/loop.json", "w") as out:
+    json.dump({"ok": ok, "failed": failed, "errors": errors[:20]}, out)
+"""
+
+
+def summary(output: str) -> str:
+    lines = [line for line in output.splitlines() if re.match(r"\d+ changed, ", line)]
+    assert lines, output[-3000:]
+    return lines[-1]
+
+
+def publish(box: Box, version: str, channel: str = "stable") -> None:
+    """Make the channel manifest served in the box the one of release `version`."""
+    box.run(["sh", "-c", f'set -e; mkdir -p {SRV}/channels; cd {SRV}/channels; '
+             f'cp {SRV}/release-{version}/{channel}.yml {channel}.yml; '
+             f'sha256sum {channel}.yml > {channel}.yml.sha256'])
+
+
+def set_keys(box: Box, **keys: str) -> None:
+    text = box.read_file("/root/.barracuda.cnf")
+    for key, value in keys.items():
+        text = re.sub(rf"(?m)^{key}=.*\n", "", text) + f'{key}="{value}"\n'
+    box.write_file("/root/.barracuda.cnf", text, 0o600)
+
+
+def sql(box: Box, query: str) -> str:
+    return box.run(["mysql", "-N", "-B", "-e", query]).stdout.strip()
+
+
+def health(box: Box) -> dict[str, object]:
+    out = box.run(["curl", "-s", "http://127.0.0.1/health"], check=False).stdout
+    return dict(json.loads(out)) if out.startswith("{") else {"raw": out}
+
+
+@pytest.fixture(scope="module")
+def box(variant_box: Box) -> Iterator[Box]:
+    started = time.monotonic()
+    variant_box.install_project(REPO)
+    variant_box.run(["sh", "-c", "command -v curl || apt-get install -y -q curl"])
+    for version, broken in ((GOOD, 0), (BROKEN, 1)):
+        variant_box.run(["sh", "-c", BUILD, "build", version, str(broken)],
+                        env={"SRV": SRV, "MARK": MARK})
+    variant_box.run(["sh", "-c", f"setsid -f python3 -m http.server {PORT} --bind 127.0.0.1 "
+                     f"--directory {SRV} >/root/srv.log 2>&1 </dev/null"])
+    variant_box.write_file("/root/loop.py", LOOP)
+    set_keys(variant_box, _BARRACUDA_CHANNEL_URL=CHANNEL_URL, _BARRACUDA_TOOL_SOURCE=WHEEL_URL)
+    yield variant_box
+    print(f"\n[test_upgrade] box time {time.monotonic() - started:.0f} s")
+
+
+def test_install_lays_out_versioned_environments(box: Box) -> None:
+    link = box.run(["readlink", "/opt/barracuda"]).stdout.strip()
+    assert link.startswith(f"/opt/barracuda-envs/{__version__}-"), link
+    assert box.run(["barracuda", "version"]).stdout.strip() == __version__
+
+
+def test_up_stable_updates_the_tool_and_keeps_serving(box: Box) -> None:
+    sql(box, "CREATE DATABASE upgtest; CREATE TABLE upgtest.t (v VARCHAR(20)); "
+             "INSERT INTO upgtest.t VALUES ('kept')")
+    publish(box, GOOD)
+    old_env = box.run(["readlink", "-f", "/opt/barracuda"]).stdout.strip()
+    box.run(["rm", "-f", "/root/loop.stop", "/root/loop.json"])
+    box.run(["sh", "-c", "setsid -f python3 /root/loop.py >/root/loop.log 2>&1 </dev/null"])
+    time.sleep(1)
+    try:
+        result = box.run(["barracuda", "up-stable", "--yes"], check=False)
+    finally:
+        box.run(["touch", "/root/loop.stop"])
+    for _ in range(100):
+        if box.run(["test", "-s", "/root/loop.json"], check=False).returncode == 0:
+            break
+        time.sleep(0.1)
+    loop = json.loads(box.read_file("/root/loop.json"))
+    print(f"\n[test_upgrade] request loop during up-stable: {loop['ok']} ok, "
+          f"{loop['failed']} failed {loop['errors']}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Updating barracuda {__version__} -> {GOOD}" in result.stderr
+    line = summary(result.stderr)
+    assert ", 0 failed in " in line and not line.startswith("0 changed"), line
+    assert loop["failed"] == 0 and loop["ok"] > 20, loop
+    assert box.run(["barracuda", "version"]).stdout.strip() == GOOD
+    assert box.run(["readlink", "-f", "/opt/barracuda-envs/previous"]).stdout.strip() == old_env
+    assert f"{MARK} {GOOD}" in box.read_file(NGINX_CONF)
+    assert sql(box, "SELECT v FROM upgtest.t") == "kept"
+    assert health(box)["status"] == "ok"
+    last = box.read_file("/var/log/barracuda/versions.log").splitlines()[-1]
+    assert f"barracuda={GOOD} channel=stable" in last and "manifest=fetched" in last, last
+    snapshot = box.run("ls -d /var/backups/barracuda/checkpoints/*-up-stable").stdout.split()
+    assert len(snapshot) == 1
+    saved = json.loads(box.read_file(f"{snapshot[0]}/manifest.json"))
+    # Every managed file is in the snapshot, not only those the run replaced.
+    managed = json.loads(box.read_file("/var/lib/barracuda/managed.json"))["files"]
+    assert set(managed) <= set(saved), set(managed) - set(saved)
+
+
+def test_second_up_stable_changes_nothing(box: Box) -> None:
+    result = box.run(["barracuda", "up-stable", "--yes"])
+    assert summary(result.stderr).startswith("0 changed, "), result.stderr[-3000:]
+    assert "Updating barracuda" not in result.stderr
+
+
+def test_broken_template_is_rolled_back(box: Box) -> None:
+    before = box.read_file(NGINX_CONF)
+    publish(box, BROKEN)
+    try:
+        result = box.run(["barracuda", "up-stable", "--yes"], check=False)
+    finally:
+        publish(box, GOOD)
+    assert result.returncode == 1, result.stderr[-3000:]
+    error = result.stderr.strip().splitlines()
+    assert any(line.startswith("error: ") and "nginx -t failed" in line
+               and "Rolled back" in line for line in error), result.stderr[-3000:]
+    assert "warning: barracuda is back at " in result.stderr
+    assert box.read_file(NGINX_CONF) == before
+    assert box.run(["barracuda", "version"]).stdout.strip() == GOOD
+    assert box.run(["nginx", "-t"], check=False).returncode == 0
+    assert health(box)["status"] == "ok"
+
+
+def test_offline_uses_the_bundled_manifest(box: Box) -> None:
+    set_keys(box, _BARRACUDA_CHANNEL_URL="http://127.0.0.1:9/channels/{channel}.yml")
+    try:
+        result = box.run(["barracuda", "up-stable", "--yes"], check=False)
+    finally:
+        set_keys(box, _BARRACUDA_CHANNEL_URL=CHANNEL_URL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "warning: cannot read the stable manifest from http://127.0.0.1:9/" in result.stderr
+    assert "using the manifest bundled with this release instead" in result.stderr
+    assert summary(result.stderr).startswith("0 changed, ")
+    last = box.read_file("/var/log/barracuda/versions.log").splitlines()[-1]
+    assert "manifest=bundled" in last
+
+
+def test_head_back_to_stable_needs_force(box: Box) -> None:
+    publish(box, GOOD, "head")
+    head = box.run(["barracuda", "up-head", "--yes"])
+    assert summary(head.stderr).startswith("0 changed, ")
+    refused = box.run(["barracuda", "up-stable", "--yes"], check=False)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    message = refused.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"error: this machine follows head (barracuda {GOOD}"), message
+    assert "--force" in message
+    forced = box.run(["barracuda", "up-stable", "--yes", "--force"])
+    assert summary(forced.stderr).startswith("0 changed, ")
+
+
+def test_rollback_restores_the_snapshot_and_the_tool(box: Box) -> None:
+    result = box.run(["barracuda", "rollback", "--yes"])
+    assert "Restored " in result.stderr and "reload nginx" in result.stderr, result.stderr
+    assert MARK not in box.read_file(NGINX_CONF)
+    assert box.run(["barracuda", "version"]).stdout.strip() == __version__
+    assert health(box)["status"] == "ok"
+    again = box.run(["barracuda", "install", "--yes"])
+    assert summary(again.stderr).startswith("0 changed, "), again.stderr[-3000:]
+
+
+def test_scheduled_upgrades_are_a_managed_cron_line(box: Box) -> None:
+    set_keys(box, _AUTO_UP_WEEKLY="3", _AUTO_UP_MONTH="2", _AUTO_UP_DAY="30", _AUTO_VER="stable")
+    bad = box.run(["barracuda", "install", "--yes"], check=False)
+    assert bad.returncode == 3, bad.stderr[-2000:]
+    assert re.search(r'\.barracuda\.cnf:\d+: _AUTO_UP_DAY: bad value "30"', bad.stderr)
+    set_keys(box, _AUTO_UP_DAY="14")
+    box.run(["barracuda", "install", "--yes"])
+    cron = box.read_file("/etc/cron.d/barracuda-upgrade")
+    assert re.search(r"(?m)^\d+ \d+ \* \* 3 root barracuda up-stable system --yes", cron), cron
+    assert re.search(r"(?m)^\d+ \d+ 14 2 \* root barracuda up-stable --yes", cron), cron
+    again = box.run(["barracuda", "install", "--yes"])
+    assert summary(again.stderr).startswith("0 changed, ")
