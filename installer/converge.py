@@ -38,6 +38,7 @@ Builder = Callable[[Config, Facts, Redactor], list[Component]]
 # Runs under the lock before the plan (e.g. apt-get update); returns a warning or None.
 Prepare = Callable[[Context], str | None]
 RUN_FILE = "run.json"  # in a checkpoint: what the run was, the versions before it
+ROLLED_BACK = ".rolled-back"  # suffix of a checkpoint already put back
 
 
 @dataclass
@@ -129,13 +130,13 @@ def snapshot_all(ctx: Context, checkpoint: Checkpoint, before: dict[str, object]
 
 
 def run_converge(app: App, command: str, build: Builder, channel: str = "stable", *,
-                 prepare: Prepare | None = None, snapshot: bool = False,
+                 prepare: Prepare | None = None, snapshot: dict[str, str] | None = None,
                  record: dict[str, str] | None = None) -> Outcome | None:
     """Plan and (unless --dry-run/--check) apply. Returns None when nothing was applied.
 
     Upgrades pass `prepare` (run under the lock before the plan), `snapshot` (checkpoint
-    every managed file and the versions in use first; kept only when the run changed
-    something) and `record` (more fields for versions.log)."""
+    every managed file and the versions in use first, with these fields in its run.json;
+    kept only when the run changed something) and `record` (more fields for versions.log)."""
     if not (app.yes or app.dry_run or app.check or sys.stdin.isatty()):
         raise UsageError("not a terminal: pass --yes to apply changes (or --dry-run to see them)")
     session = open_session(app)
@@ -178,20 +179,24 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
             if not typer.confirm("Apply these changes?", default=False, err=True):
                 raise typer.Exit(1)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        checkpoint = Checkpoint(target, target.path(CHECKPOINTS) / f"{stamp}-{command}")
-        if snapshot:
+        directory = target.path(CHECKPOINTS) / f"{stamp}-{command}"
+        suffix = 1
+        while directory.exists() or directory.with_name(directory.name + ROLLED_BACK).exists():
+            suffix += 1
+            directory = target.path(CHECKPOINTS) / f"{stamp}-{command}-{suffix}"
+        checkpoint = Checkpoint(target, directory)
+        if snapshot is not None:
             snapshot_all(ctx, checkpoint, {"command": command, "channel": channel,
                                            "versions": _versions(session, channel),
-                                           **(record or {})})
+                                           **(record or {}), **snapshot})
         try:
             outcome = Applier(ctx, checkpoint, app.progress).run(components)
         except BarracudaError:
-            if snapshot and checkpoint.directory.is_dir():  # already put back by the Applier
-                checkpoint.directory.rename(checkpoint.directory.with_name(
-                    checkpoint.directory.name + ".rolled-back"))
+            if snapshot is not None and directory.is_dir():  # the Applier put it back
+                directory.rename(directory.with_name(directory.name + ROLLED_BACK))
             raise
         ctx.state.save()
-        if snapshot and not outcome.count("changed"):
+        if snapshot is not None and not outcome.count("changed"):
             shutil.rmtree(checkpoint.directory, ignore_errors=True)  # nothing to go back to
         prune(target, int(load_profile("base")["keep_checkpoints"]))
         append_versions(target, {**_versions(session, channel), **(record or {})})

@@ -19,7 +19,7 @@ from installer import __version__
 from installer.cli import options as opt
 from installer.cli.app import App
 from installer.config import Config, load, resolve_path
-from installer.converge import _context, open_session, preflight, run_converge
+from installer.converge import ROLLED_BACK, _context, open_session, preflight, run_converge
 from installer.errors import ApplyError, BarracudaError, UsageError
 from installer.lock import LOCK_FILE, locked
 from installer.runlog import LOG_DIR
@@ -29,7 +29,7 @@ from installer.upgrade import UpgradeError, selfupdate
 from installer.upgrade.channel import channel_build, system_build
 from installer.upgrade.manifest import Manifest, load_channel, newer
 from installer.upgrade.packages import apt_update
-from installer.upgrade.snapshot import ROLLED_BACK, last_snapshot, restore, run_info
+from installer.upgrade.snapshot import last_snapshot, restore, run_info
 
 MODE_ARG = typer.Argument(None, help="system: operating-system packages only (BOA's mode).")
 FORCE = typer.Option(False, "--force", help="Allow moving from head back to stable, or to an "
@@ -143,10 +143,10 @@ def up(app: App, channel: str, mode: str | None, force: bool) -> None:
         self_update(app, config, manifest)
     previous_env = os.environ.get("BARRACUDA_PREVIOUS_ENV", "")
     here = selfupdate.current_env() if target.live else None
-    record = {**manifest.record(), "tool_env_before": previous_env or str(here or "")}
+    snapshot = {"tool_env_before": previous_env or str(here or "")}
     try:
         outcome = run_converge(app, f"up-{channel}", channel_build(manifest), channel,
-                               prepare=apt_update, snapshot=True, record=record)
+                               prepare=apt_update, snapshot=snapshot, record=manifest.record())
     except BarracudaError:
         tool_back(app, previous_env)
         raise

@@ -10,12 +10,11 @@ from pathlib import Path
 
 from installer.apply import _run_handler
 from installer.checkpoint import CHECKPOINTS, Checkpoint
+from installer.converge import ROLLED_BACK, RUN_FILE
 from installer.errors import ApplyError, BarracudaError, RollbackError
 from installer.plan import Component
 from installer.resources.base import Context
 from installer.target import Target
-
-ROLLED_BACK = ".rolled-back"
 
 
 @dataclass
@@ -27,19 +26,20 @@ class Restored:
 
 
 def last_snapshot(target: Target) -> Path | None:
-    """The newest checkpoint not rolled back yet."""
+    """The newest checkpoint not rolled back yet (names start with the run's time)."""
     base = target.path(CHECKPOINTS)
     if not base.is_dir():
         return None
-    runs = sorted(p for p in base.iterdir()
+    runs = sorted((p for p in base.iterdir()
                   if p.is_dir() and not p.name.endswith(ROLLED_BACK)
-                  and (p / "manifest.json").is_file())
+                  and (p / "manifest.json").is_file()),
+                  key=lambda p: (p.name[:15], (p / "manifest.json").stat().st_mtime))
     return runs[-1] if runs else None
 
 
 def run_info(directory: Path) -> dict[str, object]:
     try:
-        data = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+        data = json.loads((directory / RUN_FILE).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -67,6 +67,8 @@ def restore(ctx: Context, directory: Path, components: list[Component]) -> Resto
                 last = result.output.splitlines()[-1] if result.output else f"rc {result.rc}"
                 raise RollbackError(f"restored {len(paths)} files from {directory}, but "
                                     f"{validator.what} fails on them: {last}; nothing reloaded")
+        if ctx.services is None:
+            continue  # --root: nothing runs there
         for resource in hit:
             handlers.extend(h for h in resource.notify if h not in handlers)
     for handler in handlers:
