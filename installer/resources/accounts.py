@@ -3,7 +3,11 @@ the distribution's tools (groupadd, useradd, usermod), which keep /etc/shadow an
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
+
+import psutil
 
 from installer.resources.base import Change, Context, Resource
 
@@ -112,3 +116,112 @@ class User(Resource):
         if "groups" in actions:
             argv += ["--append", "--groups", ",".join(self._missing_groups(ctx))]
         ctx.runner.run([*argv, self.name], timeout=60)
+
+
+@dataclass
+class GroupMember(Resource):
+    """`user` is a supplementary member of `group` (e.g. the web server of an instance's
+    group, so it may read the instance's code and files)."""
+
+    user: str
+    member_of: str
+
+    @property
+    def id(self) -> str:
+        return f"member:{self.user}:{self.member_of}"
+
+    @property
+    def ok_reason(self) -> str:
+        return f"{self.user} is in {self.member_of}"
+
+    def check(self, ctx: Context) -> list[Change]:
+        if self.user in (ctx.facts.group_members(self.member_of) or ()):
+            return []
+        live = ctx.target.live
+        return [self.change("add", f"{self.user} is not in {self.member_of}"
+                            + ("" if live else " (planned only under --root)"), executed=live)]
+
+    def apply(self, ctx: Context, changes: list[Change]) -> None:
+        if ctx.target.live:
+            ctx.runner.run(["usermod", "--append", "--groups", self.member_of, self.user],
+                           timeout=60)
+
+
+@dataclass
+class UserAbsent(Resource):
+    """An account that must not exist. Its processes (an instance's PHP workers finishing
+    their last request) get a few seconds to exit, then are stopped; its files are not
+    touched here (they were backed up and are removed as trees)."""
+
+    name: str
+    grace_s: float = 10.0
+
+    @property
+    def id(self) -> str:
+        return f"user-absent:{self.name}"
+
+    @property
+    def ok_reason(self) -> str:
+        return "absent"
+
+    def check(self, ctx: Context) -> list[Change]:
+        if ctx.facts.user(self.name) is None:
+            return []
+        live = ctx.target.live
+        return [self.change("remove", "exists" if live else "exists (planned only under --root)",
+                            executed=live)]
+
+    def apply(self, ctx: Context, changes: list[Change]) -> None:
+        if not ctx.target.live:
+            return
+        account = ctx.facts.user(self.name)
+        if account is not None:
+            stop_processes_of(account.uid, self.grace_s)
+        ctx.runner.run(["userdel", self.name], timeout=60)
+
+
+@dataclass
+class GroupAbsent(Resource):
+    name: str
+
+    @property
+    def id(self) -> str:
+        return f"group-absent:{self.name}"
+
+    @property
+    def ok_reason(self) -> str:
+        return "absent"
+
+    def check(self, ctx: Context) -> list[Change]:
+        if ctx.facts.group_id(self.name) is None:
+            return []
+        live = ctx.target.live
+        return [self.change("remove", "exists" if live else "exists (planned only under --root)",
+                            executed=live)]
+
+    def apply(self, ctx: Context, changes: list[Change]) -> None:
+        if ctx.target.live:
+            ctx.runner.run(["groupdel", self.name], timeout=60)
+
+
+def stop_processes_of(uid: int, grace_s: float) -> None:
+    """Wait up to `grace_s` for the processes of `uid` to exit, then SIGTERM, then SIGKILL."""
+    def alive() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["uids"]):
+            uids = proc.info.get("uids")
+            if uids is not None and uids.real == uid:
+                found.append(proc)
+        return found
+
+    deadline = time.monotonic() + grace_s
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for signal_name in ("terminate", "kill"):
+        procs = alive()
+        if not procs:
+            return
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                getattr(proc, signal_name)()
+        psutil.wait_procs(procs, timeout=3)

@@ -12,6 +12,7 @@ from installer.resources.files import Directory
 from installer.resources.system import Packages
 from installer.runlog import Redactor
 from installer.stack import backup, base, mariadb, nginx, php, redis, schedule
+from installer.stack import monitor as monitor_stack
 from installer.stack.context import StackContext
 from installer.stack.release import Release
 from installer.stack.secrets import SECRETS_DIR, Secrets
@@ -86,7 +87,7 @@ def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
                 *release.packages("redis")]
     for version in versions:
         packages += release.packages("php", version)
-    return [
+    components = [
         base.component(config, release.codename),
         Component("secrets", [Directory(SECRETS_DIR, mode=0o700),
                               *secrets.resources("mariadb-root", mariadb_password)[1:],
@@ -102,6 +103,9 @@ def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         backup.component(config),
         schedule.component(config),
     ]
+    # Last: the monitor watches the services of every component above.
+    components.append(monitor_stack.component(components, release, stack.paths, facts))
+    return components
 
 
 __all__ = ["ConfigError", "build", "php_versions", "stack_context", "tuning_for"]

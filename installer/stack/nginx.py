@@ -6,13 +6,17 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from installer.data import load_profile
 from installer.plan import Component, Validator
-from installer.resources.base import Context, Resource
+from installer.resources.base import Change, Context, Resource
 from installer.resources.files import Absent, Directory, File
 from installer.resources.system import Service
 from installer.stack.context import StackContext
@@ -50,6 +54,51 @@ def health_ok(ctx: Context, attempts: int = 30) -> str | None:
     return f"{HEALTH_URL}: {problem}"
 
 
+@dataclass
+class SelfSignedCertificate(Resource):
+    """A self-signed certificate for `*.NAME` and NAME, made once and kept (key 0600)."""
+
+    cert: str
+    key: str
+    common_name: str
+    days: int
+    bits: int
+
+    @property
+    def id(self) -> str:
+        return f"certificate:{self.cert}"
+
+    @property
+    def ok_reason(self) -> str:
+        return "present (kept)"
+
+    def check(self, ctx: Context) -> list[Change]:
+        if ctx.facts.file(self.cert).exists and ctx.facts.file(self.key).exists:
+            return []
+        live = ctx.target.live
+        return [self.change("create", f"missing: a self-signed *.{self.common_name} certificate"
+                            + ("" if live else " (planned only under --root)"), executed=live)]
+
+    def apply(self, ctx: Context, changes: list[Change]) -> None:
+        if not ctx.target.live:
+            return
+        name = self.common_name
+        ctx.runner.run([
+            "openssl", "req", "-x509", "-newkey", f"rsa:{self.bits}", "-sha256", "-nodes",
+            "-days", str(self.days), "-subj", f"/CN=*.{name}",
+            "-addext", f"subjectAltName=DNS:*.{name},DNS:{name}",
+            "-keyout", self.key, "-out", self.cert,
+        ], timeout=120)
+        os.chmod(self.key, 0o600)
+
+
+def wildcard_certificate(paths: dict[str, str]) -> SelfSignedCertificate:
+    spec = load_profile("base")["wildcard_certificate"]
+    return SelfSignedCertificate(paths["ssl_wildcard_cert"], paths["ssl_wildcard_key"],
+                                 socket.getfqdn() or "localhost", int(spec["days"]),
+                                 int(spec["bits"]), requires=("packages:stack",))
+
+
 def component(stack: StackContext) -> Component:
     paths = stack.paths
     service = stack.release.service("nginx")
@@ -79,6 +128,7 @@ def component(stack: StackContext) -> Component:
         Directory(health_dir, mode=0o750, fgroup="www-data"),
         File(paths["health_secret"], content=stack.redis_password + "\n", mode=0o640,
              fgroup="www-data", comment="", secret=True, requires=(f"dir:{health_dir}",)),
+        wildcard_certificate(paths),
         Absent(f"{paths['nginx_dir']}/sites-enabled/default",
                why="the distribution's default site is replaced by the master vhost",
                notify=notify),

@@ -58,6 +58,11 @@ class Release:
         return str(self._get("php", "fpm_binary")).replace("X.Y", php_version)
 
     @property
+    def nginx_http2(self) -> str:
+        """How this release's nginx turns on HTTP/2: "listen" (a listen flag) or "directive"."""
+        return str(self._get("nginx_http2"))
+
+    @property
     def versions_of(self) -> list[str]:
         """Packages whose versions each install records in versions.log."""
         return [str(p).replace("X.Y", self.php_default) for p in self.data.get("versions_of", [])]

@@ -1,0 +1,333 @@
+"""An instance's components, built from its config and records (pure: facts in, desired
+resources out). Order matters for a PHP version change: the new pool starts before Nginx
+points at it, and the old pool goes only after Nginx stopped using it, so no request meets
+a missing socket."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from installer.config import Config
+from installer.data import load_profile
+from installer.errors import ConfigError
+from installer.octopus.model import Instance, PlatformRecord, SiteRecord
+from installer.octopus.names import db_prefix
+from installer.octopus.sizing import pool_size
+from installer.plan import Component, Validator
+from installer.resources.accounts import Group, GroupMember, User
+from installer.resources.base import Context, Resource
+from installer.resources.files import Absent, Directory, File
+from installer.resources.system import Command
+from installer.resources.trees import CodeTree
+from installer.stack.base import ConfigFile
+from installer.stack.context import StackContext
+from installer.stack.nginx import live_tree_valid
+
+WEB_SERVER_USER = "www-data"
+DB_HOST = "localhost"
+DB_PORT = "3306"
+LOGIN_SHELL = "/bin/bash"
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """Everything an instance is built from."""
+
+    instance: Instance
+    config: Config  # its /root/.oN.octopus.cnf, validated
+    platforms: list[PlatformRecord]
+    sites: list[SiteRecord]
+    instances: int  # how many instances the machine has (with this one)
+    db_password: str  # the instance account's
+    initial: dict[str, str] = field(default_factory=dict)  # values for a new config file
+
+    @property
+    def php(self) -> str:
+        return str(self.config["_PHP_FPM_VERSION"])
+
+    def site_php(self, site: SiteRecord) -> str:
+        return site.php or self.php
+
+    @property
+    def php_versions(self) -> list[str]:
+        """Every PHP version a pool of this instance runs on, the instance's first."""
+        return list(dict.fromkeys([self.php, *(self.site_php(s) for s in self.sites)]))
+
+
+def resolve_php(config: Config, key: str, version: str, stack: StackContext) -> str:
+    """AUTO -> the machine's FPM version; any other version must be installed."""
+    if version in ("", "AUTO"):
+        return stack.php_default
+    if version not in stack.php_versions:
+        raise config.error(key, f"PHP {version} is not installed on this machine (installed: "
+                                f"{' '.join(stack.php_versions)}); add it to _PHP_MULTI_INSTALL "
+                                "in /root/.barracuda.cnf first")
+    return version
+
+
+def _owner(token: str, instance: Instance) -> str:
+    return {"root": "root", "user": instance.name, "web": instance.web_user,
+            "group": instance.group}[token]
+
+
+def _sql_ok(user: str, password: str, database: str, socket: str) -> Callable[[Context], bool]:
+    """True when `user` logs in with `password` (and may use `database`, when given)."""
+
+    def done(ctx: Context) -> bool:
+        argv = ["mariadb", "--no-defaults", f"--socket={socket}", "-u", user]
+        if database:
+            argv += ["-D", database]
+        result = ctx.runner.run([*argv, "-e", "SELECT 1"], env={"MYSQL_PWD": password},
+                                check=False, timeout=30)
+        return result.ok
+
+    return done
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def accounts(state: InstanceState) -> Component:
+    i = state.instance
+    return Component(f"{i.name}-accounts", [
+        Group(i.group),
+        User(i.name, home=i.root, primary=i.group, login_shell=LOGIN_SHELL,
+             requires=(f"group:{i.group}",)),
+        User(i.ftp_user, home=i.ftp_home, primary=i.group, login_shell=LOGIN_SHELL,
+             requires=(f"group:{i.group}",)),
+        User(i.web_user, home=i.web_home, primary=i.group, requires=(f"group:{i.group}",)),
+        # The web server reads the instance's static files through the instance group.
+        GroupMember(WEB_SERVER_USER, i.group, requires=(f"group:{i.group}",),
+                    notify=("reload:nginx",)),
+    ])
+
+
+def tree(state: InstanceState) -> Component:
+    i = state.instance
+    profile = load_profile("octopus")
+    resources: list[Resource] = [
+        ConfigFile(Path(state.config.path), profile="octopus",
+                   initial=state.initial),
+    ]
+    for spec in profile["directories"]:
+        path = f"{i.root}/{spec['path']}".rstrip("/")
+        resources.append(Directory(path, mode=int(spec["mode"], 8),
+                                   owner=_owner(spec["owner"], i),
+                                   fgroup=_owner(spec["group"], i)))
+    resources += [
+        Directory(i.web_home, mode=0o750, owner=i.web_user, fgroup=i.group),
+        Directory(i.ftp_home, mode=0o750, owner=i.ftp_user, fgroup=i.group),
+    ]
+    return Component(f"{i.name}-tree", resources)
+
+
+def databases(state: InstanceState, stack: StackContext) -> Component:
+    """The instance account (may create only its own prefix's databases) and one database
+    and user per site (grants on that database only)."""
+    i = state.instance
+    socket = stack.paths["mysqld_socket"]
+    prefix = db_prefix(i.name).replace("_", "\\_")
+    account_sql = (
+        f"CREATE USER IF NOT EXISTS '{i.name}'@'localhost';\n"
+        f"ALTER USER '{i.name}'@'localhost' IDENTIFIED BY '{_quote(state.db_password)}';\n"
+        f"GRANT ALL PRIVILEGES ON `{prefix}\\_%`.* TO '{i.name}'@'localhost';\n"
+    )
+    resources: list[Resource] = [
+        Command(f"{i.name}-db-account", ["mariadb", "--batch"],
+                done=_sql_ok(i.name, state.db_password, "", socket),
+                why=f"no database account {i.name} with the instance's password",
+                input=lambda ctx: account_sql),
+        File(f"{i.root}/.my.cnf", content=(
+            f"[client]\nuser={i.name}\npassword={state.db_password}\nsocket={socket}\n"),
+            mode=0o600, owner=i.name, fgroup=i.group, secret=True,
+            requires=(f"command:{i.name}-db-account",)),
+    ]
+    for site in state.sites:
+        sql = (
+            f"CREATE DATABASE IF NOT EXISTS `{site.db_name}` CHARACTER SET utf8mb4 "
+            "COLLATE utf8mb4_unicode_ci;\n"
+            f"CREATE USER IF NOT EXISTS '{site.db_user}'@'localhost';\n"
+            f"ALTER USER '{site.db_user}'@'localhost' "
+            f"IDENTIFIED BY '{_quote(site.db_password)}';\n"
+            f"GRANT ALL PRIVILEGES ON `{site.db_name}`.* TO '{site.db_user}'@'localhost';\n"
+        )
+        resources.append(Command(
+            f"{i.name}-db-{site.domain}", ["mariadb", "--batch"],
+            done=_sql_ok(site.db_user, site.db_password, site.db_name, socket),
+            why=f"no database {site.db_name} reachable by {site.db_user}",
+            input=lambda ctx, sql=sql: sql))  # type: ignore[misc]
+    return Component(f"{i.name}-databases", resources)
+
+
+def platforms(state: InstanceState) -> Component:
+    i = state.instance
+    resources: list[Resource] = []
+    for platform in state.platforms:
+        resources += [
+            File(i.platform_record(platform.name), content=platform.dump(), mode=0o600),
+            CodeTree(i.platform_dir(platform.name), owner=i.name, fgroup=i.group,
+                     source=platform.source if platform.via == "copy" else "",
+                     git=platform.source if platform.via == "git" else "", ref=platform.ref,
+                     require="index.php"),
+        ]
+    return Component(f"{i.name}-platforms", resources)
+
+
+def pools(state: InstanceState, stack: StackContext) -> list[Component]:
+    i = state.instance
+    octopus = load_profile("octopus")["php"]
+    size = pool_size(stack.tuning, state.instances, state.config["_PHP_FPM_WORKERS"])
+    timeout = state.config["_PHP_FPM_TIMEOUT"] or int(octopus["default_timeout_s"])
+    deny = [f for f in str(state.config["_PHP_FPM_DENY"]).split(",") if f]
+    tmp = f"{i.root}/tmp"
+    basedir = [f"{i.root}/{d}/" for d in octopus["open_basedir"]]
+    basedir += [f"{d}/" for d in octopus["shared_open_basedir"]]
+    components = []
+    for version in state.php_versions:
+        service = stack.release.service("php", version)
+        context = {
+            "instance": i.name, "version": version, "user": i.web_user, "group": i.group,
+            "socket": i.socket(version), "children": size.children, "timeout_s": timeout,
+            "open_basedir": basedir,
+            "disable_functions": list(dict.fromkeys([*deny, *octopus["disable_functions"]])),
+            "tmp_dir": tmp, "tuning": stack.tuning, "paths": stack.paths,
+        }
+        components.append(Component(
+            f"{i.name}-php{version}",
+            [File(i.pool_file(version), template="php/pool-instance.conf.j2", context=context,
+                  comment=";", notify=(f"reload:{service}",))],
+            validators=[Validator([stack.release.fpm_binary(version), "-t"],
+                                  f"php-fpm{version} -t")],
+            health=[socket_appears(i.socket(version))],
+            notes=[f"{i.name} pool: pm.max_children {size.children} = {size.rule}"],
+        ))
+    return components
+
+
+def socket_appears(path: str, attempts: int = 40) -> Callable[[Context], str | None]:
+    """A reloaded FPM master opens a new pool's socket asynchronously: wait for it."""
+
+    def probe(ctx: Context) -> str | None:
+        for _ in range(attempts):
+            if ctx.target.path(path).exists():
+                return None
+            time.sleep(0.25)
+        return f"{path} did not appear"
+
+    return probe
+
+
+def sites(state: InstanceState) -> Component:
+    i = state.instance
+    dirs = load_profile("octopus")["site_directories"]
+    resources: list[Resource] = []
+    for site in state.sites:
+        site_dir = i.site_dir(site)
+        platform_sites = site_dir.rsplit("/", 1)[0]
+        resources += [
+            File(i.site_record(site.domain), content=site.dump(), mode=0o600, secret=True),
+            Directory(platform_sites, mode=0o750, owner=i.name, fgroup=i.group),
+            Directory(site_dir, mode=0o750, owner=i.name, fgroup=i.group),
+            *(Directory(f"{site_dir}/{d['path']}", mode=int(d["mode"], 8), owner=i.web_user,
+                        fgroup=i.group) for d in dirs),
+        ]
+    return Component(f"{i.name}-sites", resources)
+
+
+def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) -> Component:
+    """The instance include (its upstreams and vhost.d) and one vhost per site; vhosts of
+    sites no longer recorded are moved aside."""
+    i = state.instance
+    reload = (f"reload:{stack.release.service('nginx')}",)
+    upstreams = [{"name": i.upstream(v), "socket": i.socket(v)} for v in state.php_versions]
+    resources: list[Resource] = [
+        File(i.nginx_include, template="nginx/instance.conf.j2", notify=reload,
+             context={"instance": i.name, "upstreams": upstreams, "vhost_dir": i.vhost_dir}),
+    ]
+    for site in state.sites:
+        files = f"{i.site_dir(site)}/files"
+        resources.append(File(
+            i.vhost(site.domain), template="nginx/site_vhost.conf.j2", mode=0o600, secret=True,
+            notify=reload, context={
+                "site": site, "instance": i.name, "root": i.platform_dir(site.platform),
+                "upstream": i.upstream(state.site_php(site)), "ipv6": stack.ipv6,
+                "http2": stack.release.nginx_http2,
+                "cert": site.certificate or stack.paths["ssl_wildcard_cert"],
+                "key": site.certificate_key or stack.paths["ssl_wildcard_key"],
+                "db_host": DB_HOST, "db_port": DB_PORT, "files_dir": files,
+                "private_dir": f"{i.site_dir(site)}/private", "paths": stack.paths,
+            }))
+    wanted = {i.vhost(s.domain) for s in state.sites}
+    resources += [Absent(path, why="no site of this name is recorded", notify=reload)
+                  for path in known_vhosts if path not in wanted]
+    return Component(
+        f"{i.name}-nginx", resources,
+        validators=[Validator(["nginx", "-t"], "nginx -t")],
+        health=[sites_answer(state)],
+        preflight=[live_tree_valid],
+    )
+
+
+def sites_answer(state: InstanceState, attempts: int = 30) -> Callable[[Context], str | None]:
+    """After a reload, every site reaches its PHP pool: no 502 or 504 on its front page."""
+
+    def probe(ctx: Context) -> str | None:
+        problem = None
+        for site in state.sites:
+            problem = "no answer"
+            for _ in range(attempts):
+                try:
+                    response = requests.get("http://127.0.0.1/", timeout=5,
+                                            headers={"Host": site.domain},
+                                            allow_redirects=False)
+                    if response.status_code not in (502, 504):
+                        problem = None
+                        break
+                    problem = f"HTTP {response.status_code}"
+                except requests.RequestException as exc:
+                    problem = str(exc)
+                time.sleep(0.5)
+            if problem:
+                return f"{site.domain}: {problem}"
+        return None
+
+    return probe
+
+
+def stale_pools(state: InstanceState, stack: StackContext) -> Component:
+    """Pools of PHP versions the instance no longer uses, removed after Nginx moved on."""
+    i = state.instance
+    resources: list[Resource] = []
+    for version in stack.release.php_versions:
+        if version not in state.php_versions:
+            service = stack.release.service("php", version)
+            resources.append(Absent(i.pool_file(version), why="this PHP version is unused now",
+                                    notify=(f"reload:{service}",)))
+    return Component(f"{i.name}-old-pools", resources)
+
+
+def build_instance(state: InstanceState, stack: StackContext,
+                   known_vhosts: list[str]) -> list[Component]:
+    for site in state.sites:
+        if site.php:
+            resolve_php(state.config, "_PHP_FPM_VERSION", site.php, stack)
+    missing = {s.platform for s in state.sites} - {p.name for p in state.platforms}
+    if missing:
+        raise ConfigError(f"sites of {state.instance.name} use unknown platforms: "
+                          f"{' '.join(sorted(missing))}")
+    return [
+        accounts(state),
+        tree(state),
+        databases(state, stack),
+        platforms(state),
+        sites(state),
+        *pools(state, stack),
+        nginx(state, stack, known_vhosts),
+        stale_pools(state, stack),
+    ]

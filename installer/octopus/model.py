@@ -1,0 +1,182 @@
+"""An instance's names and paths, and the records of its platforms and sites.
+
+Records are small YAML files under /data/disk/oN/config/{platforms,sites}/ (root, 0600: a
+site's record holds its database password). They are the instance's desired state: every
+converge renders the pool, the Nginx includes and the databases from them, and a command
+that adds or removes a platform or a site changes a record in the same run (so a failed run
+rolls the record back with everything else)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import yaml
+
+from installer.data import load_profile
+from installer.errors import ConfigError
+from installer.target import Target
+
+
+def paths() -> dict[str, str]:
+    return {k: str(v) for k, v in load_profile("paths").items()}
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+
+    @property
+    def root(self) -> str:
+        return f"{paths()['instances_dir']}/{self.name}"
+
+    @property
+    def config_file(self) -> str:
+        return f"/root/.{self.name}.octopus.cnf"
+
+    @property
+    def group(self) -> str:
+        return self.name
+
+    @property
+    def web_user(self) -> str:
+        return f"{self.name}.web"
+
+    @property
+    def ftp_user(self) -> str:
+        return f"{self.name}.ftp"
+
+    @property
+    def users(self) -> tuple[str, str, str]:
+        return self.name, self.ftp_user, self.web_user
+
+    @property
+    def web_home(self) -> str:
+        return f"/home/{self.web_user}"
+
+    @property
+    def ftp_home(self) -> str:
+        return f"/home/{self.ftp_user}"
+
+    @property
+    def vhost_dir(self) -> str:
+        return f"{self.root}/config/server_master/nginx/vhost.d"
+
+    @property
+    def nginx_include(self) -> str:
+        return f"{paths()['server_master']}/nginx/platform.d/{self.name}.conf"
+
+    def vhost(self, domain: str) -> str:
+        return f"{self.vhost_dir}/{domain}.conf"
+
+    def platform_dir(self, platform: str) -> str:
+        return f"{self.root}/platforms/{platform}"
+
+    def site_dir(self, site: SiteRecord) -> str:
+        return f"{self.platform_dir(site.platform)}/sites/{site.domain}"
+
+    def platform_record(self, platform: str) -> str:
+        return f"{self.root}/config/platforms/{platform}.yml"
+
+    def site_record(self, domain: str) -> str:
+        return f"{self.root}/config/sites/{domain}.yml"
+
+    def pool_file(self, version: str) -> str:
+        return f"{paths()['php_etc_dir']}/{version}/fpm/pool.d/{self.name}.conf"
+
+    def socket(self, version: str) -> str:
+        return f"{paths()['php_run_dir']}/{self.name}.{version}.sock"
+
+    def upstream(self, version: str) -> str:
+        return f"octopus-{self.name}-php{version.replace('.', '')}"
+
+
+@dataclass(frozen=True)
+class PlatformRecord:
+    name: str
+    source: str  # the directory it was copied from, or the git URL it was cloned from
+    via: str = "copy"  # copy or git
+    ref: str = ""  # the git ref, for a cloned platform
+    kind: str = "plain"  # drupal (8 and later), drupal7 or plain: picks the vhost
+
+    def dump(self) -> str:
+        return yaml.safe_dump(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    domain: str
+    platform: str
+    db_name: str
+    db_user: str
+    db_password: str
+    aliases: tuple[str, ...] = ()
+    php: str = ""  # "" = the instance's version
+    certificate: str = ""  # the site's own certificate and key, "" = the wildcard one
+    certificate_key: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.domain, *self.aliases)
+
+    def dump(self) -> str:
+        data = asdict(self)
+        data["aliases"] = list(self.aliases)
+        return yaml.safe_dump(data, sort_keys=True)
+
+
+def _read(target: Target, path: str, kind: type[Any]) -> Any:
+    real = target.path(path)
+    try:
+        data = yaml.safe_load(real.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError("not a mapping")
+        if "aliases" in data:
+            data["aliases"] = tuple(data["aliases"] or ())
+        return kind(**data)
+    except (OSError, yaml.YAMLError, TypeError) as exc:
+        raise ConfigError(f"unreadable record ({exc}); restore it from the last checkpoint "
+                          "in /var/backups/barracuda/checkpoints", path=path) from None
+
+
+def _records(target: Target, directory: str, kind: type[Any]) -> list[Any]:
+    real = target.path(directory)
+    if not real.is_dir():
+        return []
+    return [_read(target, f"{directory}/{p.name}", kind)
+            for p in sorted(real.glob("*.yml"))]
+
+
+def platforms(target: Target, instance: Instance) -> list[PlatformRecord]:
+    return _records(target, f"{instance.root}/config/platforms", PlatformRecord)
+
+
+def sites(target: Target, instance: Instance) -> list[SiteRecord]:
+    return _records(target, f"{instance.root}/config/sites", SiteRecord)
+
+
+def instance_names(target: Target) -> list[str]:
+    """The instances of this machine: each /data/disk/NAME with its /root/.NAME.octopus.cnf."""
+    base = target.path(paths()["instances_dir"])
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir()
+                  if p.is_dir() and target.path(Instance(p.name).config_file).is_file())
+
+
+def existing(target: Target, name: str) -> Instance:
+    """The instance `name`; ConfigError when there is none."""
+    if name not in instance_names(target):
+        known = " ".join(instance_names(target)) or "none"
+        raise ConfigError(f'unknown instance "{name}" (instances: {known})')
+    return Instance(name)
+
+
+def domain_owner(target: Target, domain: str) -> tuple[str, str] | None:
+    """(instance, site domain) of the site that answers `domain` (its name or an alias)."""
+    for name in instance_names(target):
+        for site in sites(target, Instance(name)):
+            if domain in site.names:
+                return name, site.domain
+    return None
