@@ -70,7 +70,7 @@ if [ "$yes" = 0 ]; then
     [ -t 0 ] || die "not a terminal: pass --yes to install without asking" 2
     echo "install.sh will:"
     [ ${#missing[@]} -gt 0 ] && echo "  - apt-get install ${missing[*]}"
-    [ "$need_env" = 1 ] && echo "  - install barracuda $version from $SRC into $ENV_DIR"
+    [ "$need_env" = 1 ] && echo "  - install barracuda from $SRC into $ENV_DIR"
     [ "$legacy" = 1 ] && echo "  - move the environment $LINK of an older release into $ENVS"
     [ "$need_switch" = 1 ] && echo "  - point $LINK at $ENV_DIR"
     echo "  - link barracuda and octopus into $BIN_DIR"
@@ -92,7 +92,7 @@ switch_link() {
 }
 
 if [ "$need_env" = 1 ]; then
-    say "installing barracuda $version from $SRC into $ENV_DIR"
+    say "installing barracuda from $SRC into $ENV_DIR"
     mkdir -p "$ENVS"
     rm -rf "$ENV_DIR"
     # A venv is not relocatable: it is built where it stays; the link moves only once the

@@ -1,0 +1,425 @@
+"""Upgrades: the version, channel manifests (bundled, fetched with a checksum, offline),
+the package-upgrade resources, scheduled upgrades, the tool's environments, snapshots and
+rollback, and downgrade protection."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import re
+import threading
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from installer import __version__
+from installer.checkpoint import Checkpoint
+from installer.cli.upgrade import followed, guard_downgrade
+from installer.config import load
+from installer.converge import ROLLED_BACK
+from installer.data import profiles_dir
+from installer.errors import ConfigError, DataError, UsageError
+from installer.facts import Facts
+from installer.plan import Component
+from installer.resources.base import Context
+from installer.resources.files import File
+from installer.runlog import append_versions
+from installer.runner import Result
+from installer.stack import schedule
+from installer.stack.release import Release
+from installer.state import ManagedState
+from installer.target import Target
+from installer.upgrade import UpgradeError, selfupdate
+from installer.upgrade.channel import upgrades
+from installer.upgrade.manifest import bundled, load_channel, newer, parse, version_key
+from installer.upgrade.packages import PackageUpgrade, SystemUpgrade, apt_update
+from installer.upgrade.snapshot import last_snapshot, restore
+from tests.unit.test_resources import FakeServices, LiveTarget
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# ------------------------------------------------------------------ the version
+
+
+def test_version_is_the_same_everywhere() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == __version__
+    for channel in ("stable", "head"):
+        assert bundled(channel).tool == __version__
+    assert f"## {__version__}" in (REPO / "UPGRADE.md").read_text()
+
+
+def test_versions_compare_as_numbers() -> None:
+    assert newer("0.10.0", "0.9.9") and not newer("0.2.0", "0.2.0")
+    assert version_key("1.2.3") == (1, 2, 3)
+    with pytest.raises(DataError):
+        version_key("0.2.0rc1")
+
+
+# ------------------------------------------------------------------ manifests
+
+
+def stable_text(**changes: object) -> str:
+    data = yaml.safe_load((profiles_dir() / "channels" / "stable.yml").read_text())
+    data.update(changes)
+    return yaml.safe_dump(data)
+
+
+def test_bundled_manifests_build_on_the_distro_profiles() -> None:
+    for channel in ("stable", "head"):
+        manifest = bundled(channel)
+        assert manifest.bundled and manifest.channel == channel
+        for codename in manifest.releases:
+            release = Release.load(codename)
+            assert set(manifest.php_versions(codename)) <= set(release.php_versions)
+
+
+@pytest.mark.parametrize(("changes", "fragment"), [
+    ({"channel": "head"}, "is the 'head' channel, expected 'stable'"),
+    ({"tool": "next"}, "tool: bad version"),
+    ({"config_revision": 0}, "config_revision: expected a whole number"),
+    ({"tool_sha256": "abc"}, "tool_sha256: expected 64"),
+    ({"components": ["nginx", "varnish"]}, "'varnish' has no packages"),
+    ({"releases": {"sid": {"php": ["8.2"]}}}, "unknown distribution release 'sid'"),
+    ({"releases": {"bookworm": {"php": ["7.4"]}}}, "7.4 is not packaged for bookworm"),
+    ({"releases": {"bookworm": {"php": ["8.2"], "pins": ["nginx"]}}}, "pins: expected"),
+])
+def test_a_malformed_manifest_is_refused(changes: dict[str, object], fragment: str) -> None:
+    with pytest.raises(DataError, match=re.escape(fragment)):
+        parse(stable_text(**changes), "test.yml", "stable", bundled=False)
+
+
+@dataclass
+class Console:
+    said: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        self.said.append(message)
+
+    def warn(self, message: str) -> None:
+        self.warned.append(message)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A real HTTP server on 127.0.0.1 serving tmp_path/srv."""
+    root = tmp_path / "srv"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def config_with(tmp_path: Path, **keys: str) -> object:
+    path = tmp_path / "barracuda.cnf"
+    path.write_text("".join(f'{k}="{v}"\n' for k, v in keys.items()))
+    return load(path)
+
+
+def test_a_fetched_manifest_is_verified(tmp_path: Path, served: tuple[Path, str]) -> None:
+    root, url = served
+    text = stable_text(tool="9.9.9", config_revision=7)
+    (root / "stable.yml").write_text(text)
+    (root / "stable.yml.sha256").write_text(
+        hashlib.sha256(text.encode()).hexdigest() + "  stable.yml\n")
+    config = config_with(tmp_path, _BARRACUDA_CHANNEL_URL=f"{url}/{{channel}}.yml")
+    console = Console()
+    manifest = load_channel("stable", config, console)  # type: ignore[arg-type]
+    assert (manifest.tool, manifest.config_revision, manifest.bundled) == ("9.9.9", 7, False)
+    assert manifest.record() == {"manifest": "fetched", "config_revision": "7"}
+    assert "sha256 verified" in console.said[0] and not console.warned
+
+
+def test_a_checksum_mismatch_is_an_error_not_a_fallback(
+        tmp_path: Path, served: tuple[Path, str]) -> None:
+    root, url = served
+    (root / "stable.yml").write_text(stable_text(tool="9.9.9"))
+    (root / "stable.yml.sha256").write_text("0" * 64 + "\n")
+    config = config_with(tmp_path, _BARRACUDA_CHANNEL_URL=f"{url}/{{channel}}.yml")
+    with pytest.raises(UpgradeError, match="checksum mismatch"):
+        load_channel("stable", config, Console())  # type: ignore[arg-type]
+
+
+def test_a_missing_checksum_falls_back_with_a_warning(
+        tmp_path: Path, served: tuple[Path, str]) -> None:
+    root, url = served
+    (root / "stable.yml").write_text(stable_text(tool="9.9.9"))
+    config = config_with(tmp_path, _BARRACUDA_CHANNEL_URL=f"{url}/{{channel}}.yml")
+    console = Console()
+    manifest = load_channel("stable", config, console)  # type: ignore[arg-type]
+    assert manifest.bundled and manifest.tool == __version__
+    assert "404" in console.warned[0]
+
+
+def test_offline_uses_the_bundled_manifest_and_says_so(tmp_path: Path) -> None:
+    config = config_with(tmp_path, _BARRACUDA_CHANNEL_URL="http://127.0.0.1:9/{channel}.yml")
+    console = Console()
+    manifest = load_channel("head", config, console)  # type: ignore[arg-type]
+    assert manifest.bundled and manifest.channel == "head"
+    assert console.warned[0].startswith(
+        "cannot read the head manifest from http://127.0.0.1:9/head.yml")
+    assert "using the manifest bundled with this release instead" in console.warned[0]
+
+
+def test_no_url_uses_the_bundled_manifest(tmp_path: Path) -> None:
+    console = Console()
+    manifest = load_channel("stable", config_with(tmp_path), console)  # type: ignore[arg-type]
+    assert manifest.bundled and "bundled with this release" in console.said[0]
+    with pytest.raises(UpgradeError, match="unknown channel"):
+        load_channel("lts", config_with(tmp_path), console)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ package upgrades
+
+
+SIMULATION = """NOTE: This is only a simulation!
+Inst nginx [1.22.1-9] (1.22.1-9+deb12u1 Debian-Security:12/stable-security [amd64])
+Inst libnginx-mod-stream [1.22.1-9] (1.22.1-9+deb12u1 Debian-Security:12/stable-security [amd64])
+Conf nginx (1.22.1-9+deb12u1 Debian-Security:12/stable-security [amd64])
+"""
+
+
+@dataclass
+class AptRunner:
+    """dpkg-query lists `installed`; apt-get -s answers `pending` until an upgrade ran."""
+
+    installed: set[str]
+    pending: str = SIMULATION
+    calls: list[list[str]] = field(default_factory=list)
+    update_rc: int = 0
+
+    def run(self, argv: Sequence[str], *, timeout: float = 300, check: bool = True,
+            input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
+        args = list(argv)
+        self.calls.append(args)
+        if args[0] == "dpkg-query":
+            return Result(tuple(args), 0, "".join(f"{n}\tii \t1.0\n" for n in self.installed))
+        if args[:2] == ["apt-get", "-s"]:
+            return Result(tuple(args), 0, self.pending)
+        if args[0] == "apt-get" and "update" in args:
+            out = "" if self.update_rc == 0 else "E: Could not resolve deb.debian.org\n"
+            return Result(tuple(args), self.update_rc, out)
+        if args[0] == "apt-get":
+            self.pending = ""
+        return Result(tuple(args), 0)
+
+
+def live_ctx(tmp_path: Path, runner: AptRunner) -> Context:
+    target = LiveTarget(tmp_path)
+    (tmp_path / "usr/sbin").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "var/lib/dpkg").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "var/lib/dpkg/status").touch()
+    return Context(target=target, runner=runner, facts=Facts(target, runner),
+                   services=FakeServices(), state=ManagedState.load(target),
+                   backup_dir=tmp_path / "moved")
+
+
+def test_package_upgrade_plans_moves_applies_once_and_converges(tmp_path: Path) -> None:
+    runner = AptRunner({"nginx"})
+    ctx = live_ctx(tmp_path, runner)
+    resource = PackageUpgrade("nginx", ["nginx", "nginx-extras"], {"nginx": "1.22.1-9+deb12u1"},
+                              notify=("restart:nginx",))
+    changes = resource.check(ctx)
+    assert [c.action for c in changes] == ["upgrade"]
+    assert "nginx 1.22.1-9 -> 1.22.1-9+deb12u1" in changes[0].reason
+    simulated = runner.calls[-1]
+    assert "nginx=1.22.1-9+deb12u1" in simulated and "nginx-extras" not in simulated
+    resource.apply(ctx, changes)
+    upgrade = runner.calls[-1]
+    assert upgrade[:2] == ["apt-get", "-o"] and "--only-upgrade" in upgrade
+    assert "Dpkg::Options::=--force-confold" in upgrade
+    assert not (tmp_path / "usr/sbin/policy-rc.d").exists()  # put back after the transaction
+    assert resource.check(ctx) == []
+
+
+def test_package_upgrade_is_planned_only_on_a_live_machine(tmp_path: Path) -> None:
+    runner = AptRunner({"nginx"})
+    target = Target(tmp_path)
+    ctx = Context(target=target, runner=runner, facts=Facts(target, runner), services=None,
+                  state=ManagedState.load(target), backup_dir=tmp_path / "moved")
+    assert PackageUpgrade("nginx", ["nginx"]).check(ctx) == []
+    assert SystemUpgrade().check(ctx) == []
+    assert runner.calls == []
+
+
+def test_system_upgrade_upgrades_everything_and_converges(tmp_path: Path) -> None:
+    runner = AptRunner(set())
+    ctx = live_ctx(tmp_path, runner)
+    changes = SystemUpgrade().check(ctx)
+    assert changes and changes[0].reason.startswith("2 packages: nginx")
+    SystemUpgrade().apply(ctx, changes)
+    assert "upgrade" in runner.calls[-1] and "-y" in runner.calls[-1]
+    assert SystemUpgrade().check(ctx) == []
+
+
+def test_apt_update_failure_is_a_warning(tmp_path: Path) -> None:
+    ctx = live_ctx(tmp_path, AptRunner(set(), update_rc=100))
+    warning = apt_update(ctx)
+    assert warning and "Could not resolve" in warning and not ctx.apt_updated
+    ok = live_ctx(tmp_path, AptRunner(set()))
+    assert apt_update(ok) is None and ok.apt_updated
+
+
+def test_each_component_restarts_only_its_own_service() -> None:
+    release = Release.load("bookworm")
+    component = upgrades(bundled("stable"), release, ("8.2",))
+    notify = {r.id: r.notify for r in component.resources}
+    assert notify["upgrade:nginx"] == ("restart:nginx",)
+    assert notify["upgrade:php8.2"] == ("restart:php8.2-fpm",)
+    assert notify["upgrade:mariadb"] == ("restart:mariadb",)
+
+
+# ------------------------------------------------------------------ scheduled upgrades
+
+
+def test_scheduled_upgrades_render_two_cron_lines(tmp_path: Path) -> None:
+    config = config_with(tmp_path, _AUTO_UP_WEEKLY="7", _AUTO_UP_MONTH="2", _AUTO_UP_DAY="29",
+                         _AUTO_VER="head")
+    lines = [job.line() for job in schedule.jobs(config)]  # type: ignore[arg-type]
+    assert re.search(r"\n\d+ \d+ \* \* 7 root barracuda up-head system --yes --quiet\n$",
+                     lines[0])
+    assert re.search(r"\n\d+ \d+ 29 2 \* root barracuda up-head --yes --quiet\n$", lines[1])
+    empty = schedule.component(config_with(tmp_path))  # type: ignore[arg-type]
+    assert [r.id for r in empty.resources] == ["absent:/etc/cron.d/barracuda-upgrade"]
+
+
+def test_an_impossible_date_is_a_config_error(tmp_path: Path) -> None:
+    config = config_with(tmp_path, _AUTO_UP_WEEKLY="1", _AUTO_UP_MONTH="4", _AUTO_UP_DAY="31",
+                         _AUTO_VER="stable")
+    with pytest.raises(ConfigError) as raised:
+        schedule.jobs(config)  # type: ignore[arg-type]
+    assert str(raised.value).endswith(
+        ':3: _AUTO_UP_DAY: bad value "31": expected a day that month 4 has (1 to 30)')
+    assert raised.value.exit_code == 3
+
+
+# ------------------------------------------------------------------ tool environments
+
+
+def make_env(envs: Path, name: str) -> Path:
+    env = envs / name
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "barracuda").write_text("#!/bin/sh\n")
+    return env
+
+
+def test_switch_is_atomic_and_keeps_the_previous(tmp_path: Path) -> None:
+    link = tmp_path / "barracuda"
+    envs = selfupdate.envs_dir(link)
+    first, second = make_env(envs, "0.2.0-aaa"), make_env(envs, "0.2.1-bbb")
+    with pytest.raises(UpgradeError, match="not a symlink"):
+        selfupdate.switch(second, link)
+    link.symlink_to(first)
+    assert selfupdate.switch(second, link) == first
+    assert link.is_symlink() and selfupdate.current_env(link) == second
+    assert selfupdate.previous_env(link) == first
+    assert selfupdate.switch(second, link) is None  # already there
+    assert selfupdate.switch(first, link) == second
+    assert selfupdate.previous_env(link) == second
+
+
+def test_prune_keeps_the_live_and_the_previous(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    link = tmp_path / "barracuda"
+    envs = selfupdate.envs_dir(link)
+    made = [make_env(envs, f"0.{i}.0-x") for i in range(6)]
+    link.symlink_to(made[0])
+    selfupdate.switch(made[1], link)
+    removed = selfupdate.prune(link)
+    left = {p.name for p in envs.iterdir() if not p.is_symlink()}
+    assert {"0.0.0-x", "0.1.0-x"} <= left and len(removed) == 6 - len(left)
+
+
+def test_a_wheel_must_match_the_manifest_checksum(tmp_path: Path,
+                                                  served: tuple[Path, str]) -> None:
+    root, url = served
+    (root / "barracuda-9.9.9-py3-none-any.whl").write_bytes(b"not really a wheel")
+    with pytest.raises(UpgradeError, match="does not match the manifest's tool_sha256"):
+        selfupdate.fetch_wheel(f"{url}/barracuda-9.9.9-py3-none-any.whl", tmp_path, "0" * 64)
+    good = hashlib.sha256(b"not really a wheel").hexdigest()
+    path = selfupdate.fetch_wheel(f"{url}/barracuda-9.9.9-py3-none-any.whl", tmp_path, good)
+    assert path.read_bytes() == b"not really a wheel"
+    with pytest.raises(UpgradeError, match="cannot download"):
+        selfupdate.fetch_wheel(f"{url}/missing-1.0-py3-none-any.whl", tmp_path, "")
+
+
+# ------------------------------------------------------------------ snapshots and rollback
+
+
+def test_rollback_restores_the_last_snapshot_then_the_one_before(tmp_path: Path) -> None:
+    runner = AptRunner(set())
+    ctx = live_ctx(tmp_path, runner)
+    conf = File("/etc/demo.conf", content="new\n", notify=("reload:demo",))
+    components = [Component("demo", [conf])]
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/demo.conf").write_text("v1\n")
+    base = tmp_path / "var/backups/barracuda/checkpoints"
+    older = Checkpoint(ctx.target, base / "20260101-000000-up-stable")
+    older.save("/etc/demo.conf")
+    (tmp_path / "etc/demo.conf").write_text("v2\n")
+    newer_cp = Checkpoint(ctx.target, base / "20260102-000000-up-stable")
+    newer_cp.save("/etc/demo.conf")
+    (tmp_path / "etc/demo.conf").write_text("v3\n")
+    assert last_snapshot(ctx.target) == newer_cp.directory
+    restored = restore(ctx, newer_cp.directory, components)
+    assert (tmp_path / "etc/demo.conf").read_text() == "v2\n"
+    assert restored.paths == ["/etc/demo.conf"] and restored.handlers == ["reload:demo"]
+    assert ctx.services.actions == ["reload demo"]  # type: ignore[union-attr]
+    assert (base / ("20260102-000000-up-stable" + ROLLED_BACK)).is_dir()
+    assert last_snapshot(ctx.target) == older.directory
+    restore(ctx, older.directory, components)
+    assert (tmp_path / "etc/demo.conf").read_text() == "v1\n"
+    assert last_snapshot(ctx.target) is None
+
+
+# ------------------------------------------------------------------ downgrade protection
+
+
+def test_head_back_to_stable_needs_force(tmp_path: Path) -> None:
+    target = Target(tmp_path)
+    assert followed(target) is None
+    append_versions(target, {"barracuda": __version__, "channel": "head",
+                             "manifest": "fetched"})
+    append_versions(target, {"barracuda": __version__, "channel": "stable"})  # an install
+    assert followed(target) is not None and followed(target)[0] == "head"  # type: ignore[index]
+    with pytest.raises(UsageError, match=r"this machine follows head .* --force"):
+        guard_downgrade(target, bundled("stable"), force=False)
+    guard_downgrade(target, bundled("stable"), force=True)
+    guard_downgrade(target, bundled("head"), force=False)
+
+
+def test_an_older_tool_needs_force(tmp_path: Path) -> None:
+    older = parse(stable_text(tool="0.0.1"), "test.yml", "stable", bundled=False)
+    with pytest.raises(UsageError, match=f"barracuda {__version__} is newer than"):
+        guard_downgrade(Target(tmp_path), older, force=False)
+    guard_downgrade(Target(tmp_path), older, force=True)
+
+
+def test_run_json_names_the_tool_environment(tmp_path: Path) -> None:
+    # The snapshot of a run records where the tool ran from, for `barracuda rollback`.
+    from installer.upgrade.snapshot import run_info
+    directory = tmp_path / "cp"
+    directory.mkdir()
+    (directory / "run.json").write_text(json.dumps({"tool_env_before": "/opt/x"}))
+    assert run_info(directory)["tool_env_before"] == "/opt/x"
+    assert run_info(tmp_path) == {}
