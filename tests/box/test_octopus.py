@@ -256,4 +256,7 @@ def test_removing_o2_keeps_o1_serving_and_keeps_o2_backup(box: Box,
     assert get(box, "one.example.org")[0] == "200"
     assert get(box, "two.example.org")[0] == "404"
     assert octopus(box, "list").stdout.split() == ["o1"]
+    # o1 is now the only instance: its pool takes the whole share (docs/TUNING.md), once.
+    resized = octopus(box, "up-stable", "all", "--yes").stderr
+    assert "pool.d/o1.conf: changed" in resized and summary(resized).startswith("1 changed")
     assert summary(octopus(box, "up-stable", "all", "--yes").stderr).startswith("0 changed")

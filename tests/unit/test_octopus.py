@@ -3,14 +3,20 @@ instances built in a --root tree through the CLI (what is written, the second ru
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from installer.config import default_text
+from installer.config.cnf import parse_text
+from installer.config.schema import validate
 from installer.data import load_profile
 from installer.errors import ConfigError
+from installer.octopus.components import InstanceState, build_instance
+from installer.octopus.model import Instance, PlatformRecord, SiteRecord
 from installer.octopus.names import (
     check_domain,
     check_instance_name,
@@ -19,7 +25,9 @@ from installer.octopus.names import (
     db_prefix,
 )
 from installer.octopus.sizing import pool_size
-from installer.stack.tuning import TuningFacts, compute
+from installer.stack.context import StackContext
+from installer.stack.release import Release
+from installer.stack.tuning import Tuning, TuningFacts, compute
 from tests.cli.test_cli import run, tree
 
 
@@ -58,7 +66,7 @@ def test_database_identifiers_fit_mariadb_limits() -> None:
     assert user != db_identifier("o1", long.replace("many", "more"), 32)
 
 
-def tuning(ram_mib: int, cpus: int):  # type: ignore[no-untyped-def]
+def tuning(ram_mib: int, cpus: int) -> Tuning:
     return compute(load_profile("tuning"), TuningFacts(ram_mib=ram_mib, cpus=cpus))
 
 
@@ -186,3 +194,46 @@ def test_list_and_status(converged: Path) -> None:
     assert "last converge: " in status.stdout and "never" not in status.stdout
     sites = run("octopus", "site", "list", "o1", "--root", str(converged), "--json")
     assert '"database": "o1_a_example_org"' in sites.stdout
+
+
+def two_php_stack() -> StackContext:
+    data = copy.deepcopy(load_profile("distros")["releases"]["bookworm"])
+    data["php"]["versions"] = ["8.2", "8.3"]
+    return StackContext(release=Release("bookworm", data),
+                        paths={k: str(v) for k, v in load_profile("paths").items()},
+                        tuning=tuning(4096, 2), php_versions=("8.2", "8.3"), php_cli="8.2",
+                        mariadb_root_password="x", redis_password="y")
+
+
+def instance_state(php: str, sites: list[SiteRecord]) -> InstanceState:
+    text = default_text("octopus", {"_PHP_FPM_VERSION": php})
+    config = validate(parse_text(text, "/root/.o1.octopus.cnf"), profile="octopus")
+    return InstanceState(instance=Instance("o1"), config=config,
+                         platforms=[PlatformRecord("web", "/src")], sites=sites, instances=1,
+                         db_password="pw")
+
+
+def test_php_switch_starts_the_new_pool_first_and_drops_the_old_one_last() -> None:
+    stack = two_php_stack()
+    site = SiteRecord("a.example.org", "web", "o1_a", "o1_a", "pw")
+    components = build_instance(instance_state("8.3", [site]), stack, [])
+    names = [c.name for c in components]
+    assert names.index("o1-php8.3") < names.index("o1-nginx") < names.index("o1-old-pools")
+    assert "o1-php8.2" not in names
+    nginx = next(c for c in components if c.name == "o1-nginx")
+    vhost = next(r for r in nginx.resources if getattr(r, "path", "").endswith(".conf")
+                 and "vhost.d" in r.path)  # type: ignore[attr-defined]
+    assert b"fastcgi_pass octopus-o1-php83;" in vhost.wanted  # type: ignore[attr-defined]
+    old = next(c for c in components if c.name == "o1-old-pools")
+    assert [r.id for r in old.resources] == ["absent:/etc/php/8.2/fpm/pool.d/o1.conf"]
+    assert old.resources[0].notify == ("reload:php8.2-fpm",)
+
+
+def test_a_site_on_another_version_gets_a_pool_of_its_own() -> None:
+    stack = two_php_stack()
+    sites = [SiteRecord("a.example.org", "web", "o1_a", "o1_a", "pw"),
+             SiteRecord("b.example.org", "web", "o1_b", "o1_b", "pw", php="8.3")]
+    state = instance_state("8.2", sites)
+    assert state.php_versions == ["8.2", "8.3"]
+    names = [c.name for c in build_instance(state, stack, [])]
+    assert "o1-php8.2" in names and "o1-php8.3" in names
