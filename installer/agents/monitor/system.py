@@ -1,0 +1,86 @@
+"""Machine-wide readings and actions: load per CPU, free memory and disk, the crawler
+shield flag, and the runaway PHP CLI jobs to stop under critical load."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import psutil
+
+from installer.agents.monitor.probes import Proc
+from installer.fileops import write_atomic
+
+_PHP_CLI = re.compile(r"php\d+(\.\d+)?")
+
+
+def load_per_cpu(loadavg_file: str, cpus: int) -> tuple[float, float]:
+    """(1-minute load average, the same per CPU)."""
+    load = float(Path(loadavg_file).read_text().split()[0])
+    return load, load / max(1, cpus)
+
+
+def memory_free_pct() -> float:
+    mem = psutil.virtual_memory()
+    return 100.0 * mem.available / mem.total if mem.total else 100.0
+
+
+def existing(path: str) -> Path:
+    """`path`, or its nearest existing parent (a backup path not made yet is on that disk)."""
+    candidate = Path(path)
+    while not candidate.exists() and candidate != candidate.parent:
+        candidate = candidate.parent
+    return candidate
+
+
+def disks(paths: Iterable[str]) -> dict[str, float]:
+    """Free share (%) of each file system holding one of `paths`, once per device."""
+    seen: set[int] = set()
+    free: dict[str, float] = {}
+    for path in paths:
+        real = existing(path)
+        device = os.stat(real).st_dev
+        if device in seen:
+            continue
+        seen.add(device)
+        usage = psutil.disk_usage(str(real))
+        free[path] = 100.0 * usage.free / usage.total if usage.total else 100.0
+    return free
+
+
+def set_flag(path: str, on: bool) -> bool:
+    """Create (atomically) or remove the flag file; True when that changed anything."""
+    flag = Path(path)
+    if on == flag.exists():
+        return False
+    if on:
+        write_atomic(flag, b"barracuda monitor: crawler shield on (high load)\n", mode=0o644)
+    else:
+        flag.unlink(missing_ok=True)
+    return True
+
+
+def is_runaway_name(name: str, commands: Iterable[str]) -> bool:
+    wanted = set(commands)
+    return name in wanted or ("php" in wanted and bool(_PHP_CLI.fullmatch(name)))
+
+
+def ancestors(procs: dict[int, Proc], pid: int) -> set[int]:
+    found: set[int] = set()
+    while pid in procs and pid not in found:
+        found.add(pid)
+        pid = procs[pid].ppid
+    return found
+
+
+def runaways(procs: dict[int, Proc], commands: Iterable[str], min_age_s: float,
+             now: float) -> list[Proc]:
+    """CLI jobs named in `commands`, running at least `min_age_s`, never this process or one
+    of its parents."""
+    names = list(commands)
+    spared = ancestors(procs, os.getpid())
+    return [p for p in procs.values()
+            if p.pid not in spared and p.pid > 1 and is_runaway_name(p.name, names)
+            and now - p.started >= min_age_s]

@@ -1,0 +1,233 @@
+"""The self-healing monitor on a converged box, driven by the real cron daemon
+(_MONITOR_INTERVAL=2): kill -9 of each service's master and the time until it serves again,
+a service that cannot start (FAILED after its budget, one alert, back to OK once repaired),
+the crawler shield following the load, and nothing touched while `barracuda install` runs.
+
+The load is fed by bind-mounting a file over /proc/loadavg inside the box (the monitor reads
+the kernel's interface as always; the box has its own mount namespace), so the host's real
+load, shared with other work, never decides the outcome."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.box.boxes import Box
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = yaml.safe_load((REPO / "profiles/monitor.yml").read_text())
+PATHS = yaml.safe_load((REPO / "profiles/paths.yml").read_text())
+INTERVAL = 2
+INCIDENTS = PROFILE["incidents_log"]
+FAKE_LOAD = "/root/fake-loadavg"
+MAIL_OUT = "/root/sent-mail"
+CONFIG = f'_MONITOR_INTERVAL={INTERVAL}\n_MY_EMAIL="ops@example.org"\n'
+# A stand-in for a local MTA: every mail the monitor sends lands in MAIL_OUT.
+SENDMAIL = f"#!/bin/sh\n{{ cat; echo '.'; }} >> {MAIL_OUT}\n"
+
+
+@pytest.fixture(scope="module")
+def box(variant_box: Box) -> Iterator[Box]:
+    started = time.monotonic()
+    variant_box.write_file("/root/.barracuda.cnf", CONFIG, 0o600)
+    set_load(variant_box, 0.1)  # the host's real load (shared work) must not decide
+    variant_box.install_project(REPO)
+    variant_box.write_file("/usr/sbin/sendmail", SENDMAIL, 0o755)
+    print(f"\n[monitor] {variant_box.name}: installed in {time.monotonic() - started:.0f} s")
+    yield variant_box
+    variant_box.run(f"umount /proc/loadavg 2>/dev/null; rm -f {FAKE_LOAD}", check=False)
+    print(f"[monitor] {variant_box.name}: module wall time {time.monotonic() - started:.0f} s")
+
+
+def wait_for(what: str, predicate: Callable[[], bool], timeout: float,
+             step: float = 0.2) -> float:
+    """Seconds until `predicate` held; fails the test after `timeout`."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"not within {timeout:.0f} s: {what}")
+        time.sleep(step)
+    return time.monotonic() - start
+
+
+def incidents(box: Box) -> list[dict[str, Any]]:
+    text = box.run(f"cat {INCIDENTS} 2>/dev/null || true").stdout
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def status(box: Box) -> dict[str, Any]:
+    return dict(json.loads(box.run(["barracuda", "monitor", "status", "--json"]).stdout))
+
+
+def php_version(box: Box) -> str:
+    pools = box.run("ls -d /etc/php/*/fpm").stdout.split()
+    return pools[0].split("/")[3]
+
+
+def redis_ping(box: Box) -> bool:
+    result = box.run(f'REDISCLI_AUTH="$(cat /var/lib/barracuda/secrets/redis)" redis-cli -s '
+                     f'{PATHS["redis_socket"]} ping', check=False)
+    return result.stdout.strip() == "PONG"
+
+
+def targets(box: Box) -> dict[str, tuple[str, str, Callable[[], bool]]]:
+    """service -> (profile key, how to find its master PID, is it serving)."""
+    php = php_version(box)
+
+    def ok(cmd: str) -> Callable[[], bool]:
+        return lambda: box.run(cmd, check=False).returncode == 0
+
+    return {
+        "nginx": ("nginx", "cat /run/nginx.pid",
+                  ok("curl -sf http://127.0.0.1/nginx_status")),
+        f"php{php}-fpm": ("php", f"cat /run/php/php{php}-fpm.pid",
+                          ok("curl -sf http://127.0.0.1/fpm-ping | grep -qx pong")),
+        "mariadb": ("mariadb", "pidof mariadbd", ok("mariadb -e 'SELECT 1'")),
+        "redis-server": ("redis", "pidof redis-server", lambda: redis_ping(box)),
+    }
+
+
+def master(box: Box, cmd: str) -> str:
+    return box.run(f"{cmd} 2>/dev/null || true").stdout.strip().split(" ")[0]
+
+
+def test_cron_runs_the_monitor_and_every_service_is_ok(box: Box) -> None:
+    cron = box.read_file(f"/etc/cron.d/{PROFILE['cron_name']}")
+    assert f"* * * * * root {PROFILE['cron_command']}" in cron
+    names = set(targets(box))
+
+    def all_ok() -> bool:
+        services = status(box)["services"]
+        return names <= set(services) and all(s["state"] == "OK" for s in services.values())
+
+    waited = wait_for("the first cron-driven monitor run sees every service OK", all_ok, 130)
+    print(f"[monitor] first cron-driven cycle after {waited:.0f} s")
+    assert incidents(box) == []
+    # A healthy cycle forks nothing: the monitor's children are counted from /proc.
+    report = status(box)
+    assert report["last_run"] is None or report["last_run"]["interval"] == INTERVAL
+    if "systemd" in box.kind:
+        units = sorted(names)
+        shown = box.run(["systemctl", "show", "--property=Restart", "--value", *units]).stdout
+        assert shown.split() == ["no"] * len(units), shown
+        assert box.run(["systemctl", "show", "--property=Restart", "--value", "cron"]
+                       ).stdout.strip() != "no"
+
+
+def test_kill_9_of_each_master_is_healed_within_two_intervals_plus_start(box: Box) -> None:
+    times: dict[str, float] = {}
+    for service, (key, find, serving) in targets(box).items():
+        before = master(box, find)
+        assert before, f"{service}: no master PID"
+        seen = len(incidents(box))
+        box.run(["kill", "-9", before])
+        budget = 2 * INTERVAL + float(PROFILE["services"][key]["start_s"])
+
+        def healed(find: str = find, before: str = before,
+                   serving: Callable[[], bool] = serving) -> bool:
+            now = master(box, find)
+            return bool(now) and now != before and serving()
+
+        times[service] = wait_for(f"{service} serves again after kill -9", healed, budget + 30,
+                                  step=0.1)
+        print(f"[monitor] {box.name}: {service} serves again {times[service]:.1f} s after "
+              f"kill -9 (bound {budget:.0f} s)")
+        time.sleep(INTERVAL * 2)  # any second incident for the same kill would be there now
+        new = [i for i in incidents(box)[seen:] if i["check"] == f"service:{service}"]
+        assert len(new) == 1, new
+        assert times[service] <= budget, times
+    print(f"[monitor] {box.name}: time to recovery: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
+
+
+def test_service_that_cannot_start_is_failed_after_its_budget(box: Box) -> None:
+    broken = f"{PATHS['server_master']}/nginx/post.d/zz-broken-on-purpose.conf"
+    seen = len(incidents(box))
+    mails_before = box.run(f"cat {MAIL_OUT} 2>/dev/null || true").stdout.count("FAILED")
+    box.write_file(broken, "this_is_not_a_directive on;\n")
+    box.run(["kill", "-9", master(box, "cat /run/nginx.pid")])
+    wait_for("nginx marked FAILED",
+             lambda: status(box)["services"]["nginx"]["state"] == "FAILED", 120)
+    time.sleep(INTERVAL * 3)  # no restart may follow the mark
+    mine = [i for i in incidents(box)[seen:] if i["check"] == "service:nginx"]
+    restarts = [i for i in mine if "start nginx" in i["action"]]
+    failed = [i for i in mine if i["action"].startswith("marked FAILED")]
+    assert len(restarts) == 3, mine  # _MONITOR_RESTARTS default
+    assert all(i["result"].startswith("start failed") for i in restarts), restarts
+    assert len(failed) == 1 and mine[-1] is failed[0], mine
+    mails = box.run(f"cat {MAIL_OUT}").stdout
+    assert mails.count("FAILED") - mails_before == 2, mails  # subject + action of one alert
+    assert "Subject: [barracuda" in mails
+    # Repaired: the operator removes the mistake and resets the mark.
+    box.run(["rm", "-f", broken])
+    out = box.run(["barracuda", "monitor", "reset", "nginx"]).stdout
+    assert "nginx: FAILED -> reset" in out
+    serving = targets(box)["nginx"][2]
+    took = wait_for("nginx OK again after the repair",
+                    lambda: status(box)["services"]["nginx"]["state"] == "OK" and serving(),
+                    4 * INTERVAL + 30)
+    print(f"[monitor] {box.name}: nginx repaired and serving {took:.1f} s after the reset")
+    bad = box.run(["barracuda", "monitor", "reset", "no-such-service"], check=False)
+    assert bad.returncode == 2 and "unknown service" in bad.stderr
+
+
+def set_load(box: Box, per_cpu: float) -> None:
+    cpus = int(box.run(["getconf", "_NPROCESSORS_ONLN"]).stdout)
+    load = per_cpu * cpus
+    # Written in place: the bind mount follows the file's inode.
+    box.run(f"printf '%.2f %.2f %.2f 1/100 4242\\n' {load} {load} {load} > {FAKE_LOAD}")
+    if box.run("grep -qs ' /proc/loadavg ' /proc/self/mounts", check=False).returncode != 0:
+        box.run(f"mount --bind {FAKE_LOAD} /proc/loadavg")
+    assert box.read_file("/proc/loadavg").startswith(f"{load:.2f} ")
+
+
+def test_crawler_shield_follows_the_load(box: Box) -> None:
+    flag = PATHS["shield_flag"]
+    exists = lambda: box.run(["test", "-f", flag], check=False).returncode == 0  # noqa: E731
+    assert not exists()
+    spider, maximum = 2.1, 4.1  # the defaults of _CPU_SPIDER_RATIO and _CPU_MAX_RATIO
+    set_load(box, (spider + maximum) / 2)
+    on = wait_for("the shield flag above the spider ratio", exists, 3 * INTERVAL + 5)
+    set_load(box, 0.1)
+    off = wait_for("the shield flag gone when the load fell", lambda: not exists(),
+                   3 * INTERVAL + 5)
+    print(f"[monitor] {box.name}: shield on after {on:.1f} s, off after {off:.1f} s")
+    checks = [i["action"].split(":")[0] for i in incidents(box) if i["check"] == "load:spider"]
+    assert checks[-2:] == ["crawler shield on", "crawler shield off"], checks
+    assert status(box)["services"]["nginx"]["state"] == "OK"
+
+
+def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
+    flag = PATHS["shield_flag"]
+    held = lambda: box.run("flock -n -s /run/barracuda.lock true",  # noqa: E731
+                           check=False).returncode != 0
+    seen = len(incidents(box))
+    box.run("setsid barracuda install --yes > /root/install-during.log 2>&1 < /dev/null &")
+    wait_for("the installer lock is held", held, 30, step=0.05)
+    set_load(box, 3.0)  # the monitor would raise the shield now if it were not standing aside
+    overlap = 0.0
+    start = time.monotonic()
+    while held():
+        assert box.run(["test", "-f", flag], check=False).returncode != 0, \
+            "the shield was raised while the installer held its lock"
+        overlap = time.monotonic() - start
+        time.sleep(0.1)
+    assert incidents(box)[seen:] == []
+    print(f"[monitor] {box.name}: install held the lock {overlap:.1f} s: nothing touched")
+    log = box.read_file(PROFILE["log_file"])
+    assert "standing aside" in log
+    wait_for("the shield once the install is done",
+             lambda: box.run(["test", "-f", flag], check=False).returncode == 0,
+             3 * INTERVAL + 5)
+    set_load(box, 0.1)
+    wait_for("the shield gone", lambda: box.run(["test", "-f", flag],
+                                                 check=False).returncode != 0, 3 * INTERVAL + 5)
+    result = subprocess.CompletedProcess([], 0, box.read_file("/root/install-during.log"), "")
+    assert ", 0 failed in " in result.stdout, result.stdout[-1500:]
