@@ -116,6 +116,15 @@ def held_packages(session: Session, components: list[Component]) -> None:
                              f"`apt-mark unhold {' '.join(held)}`, then run again")
 
 
+def component_preflight(components: list[Component], ctx: Context) -> None:
+    """Each component's own checks (e.g. the live Nginx tree must pass nginx -t)."""
+    for component in components:
+        for check in component.preflight:
+            problem = check(ctx)
+            if problem:
+                raise PreflightError(problem)
+
+
 def snapshot_all(ctx: Context, checkpoint: Checkpoint, before: dict[str, object]) -> None:
     """Save every managed file (not only those the run replaces) and the versions in use,
     so `barracuda rollback` can put the whole configuration back."""
@@ -157,11 +166,7 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
         log.info("barracuda %s %s on %s, root %s", __version__, command, session.facts.distro,
                  target.root)
         ctx = _context(session)
-        for component in components:
-            for check in component.preflight:
-                problem = check(ctx)
-                if problem:
-                    raise PreflightError(problem)
+        component_preflight(components, ctx)
         if prepare is not None and not app.check:
             warning = prepare(ctx)
             if warning:

@@ -19,7 +19,15 @@ from installer import __version__
 from installer.cli import options as opt
 from installer.cli.app import App
 from installer.config import Config, load, resolve_path
-from installer.converge import ROLLED_BACK, _context, open_session, preflight, run_converge
+from installer.converge import (
+    ROLLED_BACK,
+    _context,
+    component_preflight,
+    held_packages,
+    open_session,
+    preflight,
+    run_converge,
+)
 from installer.errors import ApplyError, BarracudaError, UsageError
 from installer.lock import LOCK_FILE, locked
 from installer.runlog import LOG_DIR
@@ -87,10 +95,14 @@ def self_update(app: App, config: Config, manifest: Manifest) -> None:
         app.say(f"barracuda {__version__} -> {manifest.tool} would be installed from {source} "
                 "first; the plan below is this version's")
         return
+    # Every preflight of the converge runs before the tool changes, not only after.
     selfupdate.preflight()
     session = open_session(app)
     preflight(session)
-    with locked(Target(app.root).path(LOCK_FILE)):
+    components = channel_build(manifest)(session.config, session.facts, session.redactor)
+    held_packages(session, components)
+    with locked(session.target.path(LOCK_FILE)):
+        component_preflight(components, _context(session))
         app.say(f"Updating barracuda {__version__} -> {manifest.tool} from {source}")
         env = selfupdate.install(manifest, source, session.runner)
         previous = selfupdate.switch(env)
