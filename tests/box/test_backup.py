@@ -1,7 +1,8 @@
 """Database backups on a fresh box (one installed box, the tests run in order on it):
 back up, drop, restore with identical CHECKSUM TABLE; restore over an existing database;
 rotation under a controlled clock; a filesystem too small (refused before starting, and a
-run that fills it is marked incomplete) with old backups and databases untouched."""
+run that fills it is marked incomplete) with old backups and databases untouched; a site
+backed up with `octopus backup` served again from a fresh instance after `octopus restore`."""
 
 from __future__ import annotations
 
@@ -190,6 +191,82 @@ def test_too_small_filesystem_fails_cleanly_and_touches_nothing(box: Box) -> Non
         assert statuses == {first["timestamp"]: "good", "20300102-000000": "good"}
     finally:
         box.run(["umount", BASE], check=False)
+
+
+SITE = "shop.example.org"
+SITE_DIR = f"/data/disk/o1/platforms/web/sites/{SITE}"
+# A read-only front controller: the site's content is a file of its files/ directory and the
+# rows of its database, both printed, so "the same content" means files and data came back.
+SITE_PHP = r"""<?php
+header('Content-Type: text/plain');
+$db = new mysqli($_SERVER['db_host'], $_SERVER['db_user'], $_SERVER['db_passwd'],
+                 $_SERVER['db_name']);
+if ($db->connect_errno) { http_response_code(500); echo "db error\n"; exit; }
+echo file_get_contents($_SERVER['site_files'] . '/hello.txt');
+foreach ($db->query("SELECT id, note FROM notes ORDER BY id") as $row) {
+    echo $row['id'], ' ', $row['note'], "\n";
+}
+"""
+
+
+def octopus(box: Box, *args: str, check: bool = True) -> Any:
+    return box.run(["octopus", *args], check=check)
+
+
+def page(box: Box) -> tuple[str, str]:
+    code = box.run(f"curl -s -o /tmp/page -w '%{{http_code}}' -H 'Host: {SITE}' "
+                   "http://127.0.0.1/").stdout.strip()
+    return code, box.read_file("/tmp/page")
+
+
+def archive_of(box: Box, *args: str) -> str:
+    made = json.loads(octopus(box, "backup", *args, "--json").stdout)
+    return str(made["archive"])
+
+
+def test_octopus_site_backup_restores_into_a_fresh_instance(box: Box) -> None:
+    box.write_file("/root/platform-web/index.php", SITE_PHP)
+    octopus(box, "install", "o1", "--yes")
+    octopus(box, "platform", "add", "o1", "web", "--path", "/root/platform-web", "--yes")
+    octopus(box, "site", "add", "o1", SITE, "--platform", "web", "--yes")
+    box.write_file(f"{SITE_DIR}/files/hello.txt", "hello from the files directory\n")
+    [site] = json.loads(octopus(box, "site", "list", "o1", "--json").stdout)["sites"]
+    box.run(["mariadb", site["database"]], input=(
+        "CREATE TABLE notes (id INT PRIMARY KEY, note VARCHAR(100)) CHARACTER SET utf8mb4;\n"
+        "INSERT INTO notes VALUES (1, 'first'), (2, 'ünïcödé ☃'), (3, 'third');\n"))
+    code, before = page(box)
+    assert code == "200", before
+    assert before == "hello from the files directory\n1 first\n2 ünïcödé ☃\n3 third\n"
+
+    one = archive_of(box, "o1", SITE)
+    everything = archive_of(box, "o1")
+    for path in (one, everything):
+        assert path.startswith("/data/disk/o1/backups/") and path.endswith(".tar.zst")
+        assert box.host.file(path).mode == 0o600
+    octopus(box, "site", "remove", "o1", SITE, "--yes")
+    assert page(box)[1] != before
+
+    # The site archive into a fresh instance (the platform comes from its recorded source).
+    octopus(box, "install", "o2", "--yes")
+    octopus(box, "restore", "o2", SITE, one, "--yes")
+    assert page(box) == ("200", before)
+    assert box.host.file(f"/data/disk/o2/platforms/web/sites/{SITE}/files/hello.txt").user \
+        == "o2.web"
+    again = octopus(box, "restore", "o2", SITE, one, "--yes", check=False)
+    assert again.returncode == 3 and f"{SITE} is served by site {SITE} of instance o2" in \
+        again.stderr
+
+    # The whole-instance archive into another fresh instance, the platform's source gone:
+    # its code comes from the archive.
+    octopus(box, "site", "remove", "o2", SITE, "--yes")
+    box.run(["rm", "-rf", "/root/platform-web"])
+    octopus(box, "install", "o3", "--yes")
+    octopus(box, "restore", "o3", SITE, everything, "--yes")
+    assert page(box) == ("200", before)
+    assert box.host.file("/data/disk/o3/platforms/web/index.php").user == "o3"
+    rerun = octopus(box, "up-stable", "o3", "--yes")
+    assert [x for x in rerun.stderr.splitlines() if re.match(r"\d+ changed, ", x)][-1] \
+        .startswith("0 changed, "), rerun.stderr[-2000:]
 
 
 def test_second_install_changes_nothing(box: Box) -> None:
