@@ -209,6 +209,18 @@ def test_restore_saves_the_current_database_first(runner: SubprocessRunner,  # n
         agent.restore(runner, s, "site", stamp="1999", confirm=lambda _: True)
 
 
+def test_restore_never_replaces_the_servers_own_database(runner: SubprocessRunner,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    runner.base_env["FAKE_DBS"] = "mysql site"
+    s = settings(tmp_path)
+    agent.run_backup(runner, s, now=clock(T0))
+    with pytest.raises(dump.BackupError, match="database mysql is the server's own"):
+        agent.restore(runner, s, "mysql", confirm=lambda _: True)
+    runner.base_env["FAKE_EXISTS"] = ""
+    result = agent.restore(runner, s, "mysql", new_name="mysql_copy", confirm=lambda _: False)
+    assert result.database == "mysql_copy" and result.saved is None
+
+
 def test_restore_puts_the_saved_copy_back_when_loading_fails(
         runner: SubprocessRunner, tmp_path: Path) -> None:  # noqa: F811
     s = settings(tmp_path)

@@ -61,6 +61,7 @@ class Settings:
     base: Path  # where the sets live, as a real path
     host: str
     exclude: tuple[str, ...]
+    protected: tuple[str, ...]
     drill_prefix: str
     drill_volatile: tuple[str, ...]
     saved_dir: str
@@ -82,6 +83,7 @@ class Settings:
             base=root / directory.lstrip("/"),
             host=socket.gethostname().split(".")[0] or "localhost",
             exclude=tuple(str(x) for x in profile["exclude"]),
+            protected=tuple(str(x) for x in profile["protected"]),
             drill_prefix=str(profile["drill_prefix"]),
             drill_volatile=tuple(str(x) for x in profile["drill_volatile"]),
             saved_dir=str(profile["saved_dir"]),
@@ -398,6 +400,9 @@ def restore(runner: Runner, settings: Settings, database: str, *, stamp: str | N
     target = new_name or database
     if len(target) > 64 or not target.strip():
         raise BackupError(f"bad database name {target!r}")
+    if target in settings.protected or target in settings.exclude:
+        raise BackupError(f"database {target} is the server's own: it is never restored over "
+                          "(restore it under another name with --as NAME)")
     saved = None
     if dump.database_exists(runner, target):
         if not confirm(f"Database {target} exists: replace it with the backup of "
