@@ -77,6 +77,7 @@ def run(
 ) -> None:
     """Back up every database now (cron runs this nightly), verify it, rotate old ones."""
     ctx = App(json=json, quiet=quiet, root=root, config=config)
+    clock = _clock(now)
     settings = _settings(root, config)
     runner = SubprocessRunner()
     if dry_run:
@@ -93,7 +94,7 @@ def run(
         logfile = start_run_log(Target(root), "backup", redactor)
         agent.lower_priority(runner)
         try:
-            result = agent.run_backup(runner, settings, now=_clock(now), drill=drill,
+            result = agent.run_backup(runner, settings, now=clock, drill=drill,
                                       space_check=not no_space_check, say=ctx.say)
         except BackupError:
             ctx.say(f"Log: {logfile}")
@@ -117,8 +118,11 @@ def verify(
     settings = _settings(root, config)
     sets = list_sets(settings.base)
     chosen = [s for s in sets if s.stamp.startswith(timestamp)] if timestamp else sets[-1:]
+    if not sets:
+        raise UsageError(f"no backups in {settings.base}")
     if len(chosen) != 1:
-        raise UsageError(f"no single backup matches {timestamp or 'newest'} in {settings.base}")
+        raise UsageError(f"{timestamp}: matches {len(chosen)} backups in {settings.base}; "
+                         "give a timestamp from `barracuda backup list`")
     runner = SubprocessRunner()
     with agent.backup_lock(settings, ctx.say):
         problems = agent.verify_set(runner, settings, chosen[0], drill=drill, say=ctx.say)
