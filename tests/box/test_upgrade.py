@@ -124,8 +124,10 @@ def previous_release(dest: Path) -> str | None:
 
 
 def main_pids(box: Box) -> dict[str, str]:
-    return {name: box.run(["pidof", "-s", name], check=False).stdout.strip()
-            for name in ("nginx", "mariadbd", "redis-server")} | {
+    """The main process of each service (a reload keeps it, a restart replaces it)."""
+    return {name: box.run(["pidof", name], check=False).stdout.strip()
+            for name in ("mariadbd", "redis-server")} | {
+        "nginx": box.read_file("/run/nginx.pid").strip(),
         "php-fpm": box.run("cat /run/php/php*-fpm.pid").stdout.strip()}
 
 
@@ -256,6 +258,31 @@ def test_head_back_to_stable_needs_force(box: Box) -> None:
     assert "--force" in message
     forced = box.run(["barracuda", "up-stable", "--yes", "--force"])
     assert summary(forced.stderr).startswith("0 changed, ")
+
+
+def test_preflight_refuses_held_packages_before_any_change(box: Box) -> None:
+    box.run(["apt-mark", "hold", "redis-server"])
+    publish(box, BROKEN)  # a self-update would be due: the refusal must come first
+    try:
+        result = box.run(["barracuda", "up-stable", "--yes"], check=False)
+    finally:
+        box.run(["apt-mark", "unhold", "redis-server"])
+        publish(box, GOOD)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: held packages: redis-server; barracuda manages them: "
+        "`apt-mark unhold redis-server`, then run again")
+    assert "Updating barracuda" not in result.stderr
+    assert box.run(["barracuda", "version"]).stdout.strip() == GOOD
+
+
+def test_system_mode_plans_operating_system_packages_only(box: Box) -> None:
+    result = box.run(["barracuda", "up-stable", "system", "--dry-run"])
+    assert "Plan: nothing to change." in result.stderr or re.search(
+        r"\[system\] upgrade:system: upgrade: \d+ packages", result.stderr), result.stderr
+    assert "[nginx]" not in result.stderr
+    bad = box.run(["barracuda", "up-stable", "aegir"], check=False)
+    assert bad.returncode == 2 and 'unknown mode "aegir"' in bad.stderr
 
 
 def test_rollback_restores_the_snapshot_and_the_tool(box: Box) -> None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -121,7 +124,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield root, f"http://127.0.0.1:{server.server_address[1]}"
@@ -423,3 +426,52 @@ def test_run_json_names_the_tool_environment(tmp_path: Path) -> None:
     (directory / "run.json").write_text(json.dumps({"tool_env_before": "/opt/x"}))
     assert run_info(directory)["tool_env_before"] == "/opt/x"
     assert run_info(tmp_path) == {}
+
+
+# ------------------------------------------------------------------ the commands
+
+
+def cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BARRACUDA_")}
+    environ["BARRACUDA_CONFIG"] = str(config)
+    return subprocess.run([sys.executable, "-m", "installer.cli.barracuda", *args],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env=environ, timeout=120, check=False)
+
+
+def test_up_stable_twice_then_rollback_under_root(tmp_path: Path) -> None:
+    root, config = tmp_path / "root", tmp_path / "root/root/.barracuda.cnf"
+    root.mkdir()
+    first = cli("up-stable", "--root", str(root), "--yes", config=config)
+    assert first.returncode == 0, first.stderr
+    assert "the manifest bundled with this release" in first.stderr
+    assert not first.stderr.splitlines()[-1].startswith("0 changed")
+    second = cli("up-stable", "--root", str(root), "--yes", config=config)
+    assert second.stderr.splitlines()[-1].startswith("0 changed, "), second.stderr
+    versions = (root / "var/log/barracuda/versions.log").read_text().splitlines()
+    assert f"barracuda={__version__} channel=stable" in versions[-1]
+    assert "manifest=bundled config_revision=" in versions[-1]
+    nginx_conf = root / "etc/nginx/conf.d/barracuda.conf"
+    assert nginx_conf.is_file()
+    back = cli("rollback", "--root", str(root), "--yes", config=config)
+    assert back.returncode == 0, back.stderr
+    assert back.stderr.startswith("Restored ") and not nginx_conf.exists()
+    again = cli("rollback", "--root", str(root), "--yes", config=config)
+    assert again.returncode == 2
+    assert again.stderr.startswith("error: nothing to roll back: no configuration snapshot")
+
+
+def test_bad_mode_and_bad_keys_are_refused_before_anything(tmp_path: Path) -> None:
+    root, config = tmp_path / "root", tmp_path / "barracuda.cnf"
+    root.mkdir()
+    mode = cli("up-head", "aegir", "--root", str(root), "--yes", config=config)
+    assert mode.returncode == 2 and 'unknown mode "aegir"' in mode.stderr
+    config.write_text('_BARRACUDA_CHANNEL_URL="https://example.org/stable.yml"\n')
+    bad = cli("up-stable", "--root", str(root), "--yes", config=config)
+    assert bad.returncode == 3
+    assert bad.stderr.strip() == (
+        f'error: {config}:1: _BARRACUDA_CHANNEL_URL: bad value "https://example.org/stable.yml"'
+        ": expected an http(s) URL containing {channel}, such as "
+        "https://example.org/channels/{channel}.yml")
+    assert list(root.iterdir()) == []
+    assert cli("rollback", "--root", str(root), config=config).returncode == 2
