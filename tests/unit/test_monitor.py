@@ -506,3 +506,50 @@ def test_reset_clears_a_failed_mark_and_unknown_names_are_refused(tmp_path: Path
     with state_file.editing(path) as data:
         data["services"]["nginx"] = fresh()
     assert state_file.load(path)["services"]["nginx"]["state"] == OK
+
+
+def test_with_a_pid_file_orphaned_workers_are_not_a_master(tmp_path: Path) -> None:
+    pidfile = tmp_path / "fpm.pid"
+    spec = ServiceSpec("php8.2-fpm", "php", "8.2", process="php-fpm8.2", pidfile=str(pidfile))
+    worker = Proc(20, "php-fpm8.2", 1, 0)  # its master was killed: it still answers pings
+    pidfile.write_text("10\n")
+    gone = probes.check(spec, {1: Proc(1, "init", 0, 0), 20: worker}, 1)
+    assert gone.hard and not gone.ok
+    assert gone.evidence == f"{pidfile} names no live php-fpm8.2 (1 orphaned php-fpm8.2 left)"
+    pidfile.unlink()
+    assert probes.check(spec, {1: Proc(1, "init", 0, 0)}, 1).evidence == "no php-fpm8.2 process"
+    pidfile.write_text("10\n")
+    procs = {1: Proc(1, "init", 0, 0), 10: Proc(10, "php-fpm8.2", 1, 0),
+             11: Proc(11, "php-fpm8.2", 10, 0)}
+    healthy = probes.check(spec, procs, 1)
+    assert healthy.ok and healthy.masters[0].pid == 10
+    procs[30] = Proc(30, "php-fpm8.2", 1, 0)
+    assert "2 php-fpm8.2 masters" in probes.check(spec, procs, 1).evidence
+
+
+def test_a_supervisor_gets_its_start_time_before_the_monitor_starts_one(tmp_path: Path) -> None:
+    world, manager = World(), FakeManager()
+    spec = ServiceSpec("mariadb", "mariadb", process="mariadbd", supervisor="mysqld_safe",
+                       start_s=10)
+    monitor = make_monitor(tmp_path, world, manager, specs=[spec])
+    monitor.probe = None  # the real probe over a fake process table
+    table = {1: Proc(1, "init", 0, 0), 5: Proc(5, "mysqld_safe", 1, 0)}
+    monitor.snapshot = lambda: dict(table)
+    state = state_file.empty()
+    monitor.cycle(state)
+    world.now += 8
+    monitor.cycle(state)
+    assert manager.actions == []  # mysqld_safe is restarting it
+    table[6] = Proc(6, "mariadbd", 5, 1)
+    world.now += 1
+    monitor.cycle(state)
+    assert state["services"]["mariadb"]["state"] == OK and manager.actions == []
+    del table[6]
+    monitor.cycle(state)
+    world.now += 11
+    killed: list[int] = []
+    monitor.kill = lambda pid, sig: killed.append(pid)
+    monitor.settle = lambda pids: None
+    monitor._wait_serving = lambda spec: Health(True, "up")  # type: ignore[method-assign]
+    monitor.cycle(state)  # it did not come back in time: both go, one clean start
+    assert killed == [5] and manager.actions == ["start mariadb"]

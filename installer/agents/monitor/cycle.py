@@ -64,6 +64,7 @@ class Monitor:
     probe: Callable[[ServiceSpec, dict[int, Proc]], Health] | None = None
     read_load: Callable[[], tuple[float, float]] | None = None
     kill: Callable[[int, int], None] = os.kill
+    settle: Callable[[list[int]], None] = lambda pids: _wait_gone(pids, 5.0)
     rebaseline: bool = False  # after standing aside: take new masters as they are
     actions: list[str] = field(default_factory=list)  # what this cycle did (for tests)
 
@@ -109,6 +110,10 @@ class Monitor:
         rec["evidence"] = health.evidence
         if rec["state"] == FAILED:
             return  # no more restarts, the alert went once
+        if health.supervised:
+            since = rec.setdefault("supervised_since", now)
+            if now - float(since) < spec.start_s:
+                return  # its supervisor gets its start time; a second start would race it
         if not health.hard:
             rec["soft"] = int(rec.get("soft", 0)) + 1
             if rec["soft"] < self.settings.soft_failures or now < float(rec.get("grace", 0)):
@@ -151,6 +156,7 @@ class Monitor:
                          "(restarted outside the monitor)", "none", "serving")
         rec["master"] = master
         rec["soft"] = 0
+        rec.pop("supervised_since", None)
         rec["evidence"] = ""
         self._set(rec, OK, now)
         self.settings.budget.healthy(rec, now)
@@ -208,13 +214,15 @@ class Monitor:
         done: list[str] = []
         if spec.kill_leftovers:
             spared = system.ancestors(procs, os.getpid())
-            leftovers = [p for p in probes.named(procs, spec.process) if p.pid not in spared]
+            names = [spec.process, *([spec.supervisor] if spec.supervisor else [])]
+            leftovers = [p for name in names for p in probes.named(procs, name)
+                         if p.pid not in spared]
             for proc in leftovers:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     self.kill(proc.pid, signal.SIGKILL)
             if leftovers:
-                _wait_gone([p.pid for p in leftovers], 5.0)
-                done.append(f"killed {len(leftovers)} leftover {spec.process} process(es) "
+                self.settle([p.pid for p in leftovers])
+                done.append(f"killed {len(leftovers)} leftover {'/'.join(names)} process(es) "
                             f"(PIDs {' '.join(str(p.pid) for p in leftovers)})")
         if spec.pidfile and _stale_pidfile(spec.pidfile, spec.process):
             Path(spec.pidfile).unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import http.client
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
@@ -50,6 +51,7 @@ class Health:
     ok: bool
     evidence: str = ""
     hard: bool = False  # the process is gone or duplicated: no need to wait for a 2nd cycle
+    supervised: bool = False  # gone, but its supervisor (mysqld_safe) is bringing it back
     masters: list[Proc] = field(default_factory=list)
 
 
@@ -110,15 +112,46 @@ def probe_pool(pool: Pool, timeout: float) -> str | None:
     return None
 
 
-def check(spec: ServiceSpec, procs: dict[int, Proc], timeout: float) -> Health:
-    """The health of a probed service: its master process, then its socket, HTTP and pools."""
+def pidfile_pid(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def find_master(spec: ServiceSpec, procs: dict[int, Proc]) -> Health | list[Proc]:
+    """The master(s) of a service, or why there is none. With a pid file, the master is the
+    process it names: workers orphaned by a dead master (they may still hold the socket and
+    answer) are leftovers, not a master."""
     found = masters(procs, spec.process)
+    if spec.pidfile:
+        pid = pidfile_pid(spec.pidfile)
+        master = procs.get(pid) if pid else None
+        if master is None or master.name != spec.process:
+            left = f" ({len(found)} orphaned {spec.process} left)" if found else ""
+            why = (f"{spec.pidfile} names no live {spec.process}" if pid
+                   else f"no {spec.pidfile}")
+            return Health(False, (why if found else f"no {spec.process} process") + left,
+                          hard=True, masters=found)
+        found = [master, *(p for p in found if p.pid != master.pid)]
     if not found:
+        keeper = named(procs, spec.supervisor) if spec.supervisor else []
+        if keeper:
+            return Health(False, f"no {spec.process} process; {spec.supervisor} (PID "
+                          f"{keeper[0].pid}) is restarting it", hard=True, supervised=True)
         return Health(False, f"no {spec.process} process", hard=True)
     if spec.single and len(found) > 1:
         pids = " ".join(str(p.pid) for p in found)
         return Health(False, f"{len(found)} {spec.process} masters (PIDs {pids})", hard=True,
                       masters=found)
+    return found
+
+
+def check(spec: ServiceSpec, procs: dict[int, Proc], timeout: float) -> Health:
+    """The health of a probed service: its master process, then its socket, HTTP and pools."""
+    found = find_master(spec, procs)
+    if isinstance(found, Health):
+        return found
     problems: list[str] = []
     if spec.socket:
         problem = probe_socket(spec.socket, spec.send, spec.expect, spec.greeting, timeout)

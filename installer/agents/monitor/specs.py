@@ -36,6 +36,7 @@ class ServiceSpec:
     kill_leftovers: bool = True
     single: bool = True
     own_restarts: bool = False  # restarter: monitor (systemd's Restart= is turned off)
+    supervisor: str = ""  # a process that restarts the master itself (mysqld_safe)
 
     @property
     def probed(self) -> bool:
@@ -93,6 +94,7 @@ def spec_for(name: str, release: Release, profile: Mapping[str, Any],
         kill_leftovers=str(probes.get("leftovers", "kill")) == "kill",
         single=bool(probes.get("single", True)),
         own_restarts=str(probes.get("restarter", "systemd")) == "monitor",
+        supervisor=str(probes.get("supervisor", "")),
     )
 
 
