@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from installer import __version__
+from installer.agents.monitor import probes as monitor_probes
+from installer.agents.monitor.run import service_specs
 from installer.cli import options as opt
 from installer.cli.app import App
 from installer.config import Config, load, resolve_path
@@ -28,8 +31,11 @@ from installer.converge import (
     preflight,
     run_converge,
 )
+from installer.data import load_profile
 from installer.errors import ApplyError, BarracudaError, UsageError
+from installer.facts import Facts
 from installer.lock import LOCK_FILE, locked
+from installer.plan import Component
 from installer.runlog import LOG_DIR
 from installer.stack import build
 from installer.target import Target
@@ -119,14 +125,38 @@ def tool_back(app: App, env: str) -> None:
         app.warn(f"barracuda is back at {env}")
 
 
+def monitor_problems(components: list[Component], facts: Facts) -> list[str]:
+    """The monitor's own probes (master process, socket, HTTP, FPM pools) of every service
+    it watches; a probe that fails right after a reload gets a few more tries."""
+    profile = load_profile("monitor")
+    specs = service_specs(components, facts, profile)
+    timeout = float(profile["probe_timeout_s"])
+    tries = load_profile("upgrade")["verify"]
+    problems: list[str] = []
+    for _ in range(int(tries["tries"])):
+        procs = monitor_probes.snapshot()
+        problems = []
+        for spec in specs:
+            health = monitor_probes.check(spec, procs, timeout)
+            if not health.ok:
+                problems.append(f"{spec.name}: {health.evidence}")
+        if not problems:
+            return []
+        time.sleep(float(tries["pause_s"]))
+    return problems
+
+
 def verify(app: App, previous_env: str) -> None:
-    """After the converge: every component's health probe; a failure restores the snapshot."""
+    """After the converge: the monitor's probes and every component's health probe (GET
+    /health through Nginx, PHP, MariaDB and Redis); a failure restores the snapshot."""
     session = open_session(app)
     with locked(session.target.path(LOCK_FILE)):
         ctx = _context(session)
         components = build(session.config, session.facts, session.redactor)
-        problems = [p for p in (probe(ctx) for c in components for probe in c.health) if p]
+        problems = monitor_problems(components, session.facts)
+        problems += [p for p in (probe(ctx) for c in components for probe in c.health) if p]
         if not problems:
+            app.say("Health: every service the monitor watches answers, /health is ok")
             return
         directory = last_snapshot(session.target)
         if directory is None:
