@@ -125,6 +125,8 @@ def test_restore_over_an_existing_database_asks_and_saves_it_first(box: Box) -> 
     assert checksums(box, copy) == changed
     sql(box, "DROP DATABASE shop_copy")
     assert len(backups(box)) == 1  # pre-restore copies are not backup sets
+    own = box.run(["barracuda", "backup", "restore", "mysql", "--yes"], check=False)
+    assert own.returncode == 1 and "database mysql is the server's own" in own.stderr
 
 
 def test_rotation_under_a_controlled_clock_keeps_exactly_the_configured_set(box: Box) -> None:
