@@ -77,6 +77,17 @@ def _run_handler(ctx: Context, handler: str) -> None:
         raise ApplyError(f"unknown handler {handler!r}")
 
 
+def _first_error(output: str) -> str:
+    """The line of a validator's output that names the problem (nginx -t: the [emerg] line
+    with its file and line), else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for marker in ("[emerg]", "[crit]", "[alert]", "ERROR", "error"):
+        found = [line for line in lines if marker in line]
+        if found:
+            return found[0]
+    return lines[-1] if lines else ""
+
+
 class Applier:
     def __init__(self, ctx: Context, checkpoint: Checkpoint, progress: Progress | None = None):
         self.ctx = ctx
@@ -115,7 +126,7 @@ class Applier:
                     continue
                 result = self.ctx.runner.run(validator.argv, check=False, timeout=120)
                 if not result.ok:
-                    detail = result.output.splitlines()[-1] if result.output else f"rc {result.rc}"
+                    detail = _first_error(result.output) or f"rc {result.rc}"
                     raise ApplyError(f"{validator.what} failed: {detail}")
         started: set[str] = set()
         for service in services:

@@ -44,6 +44,14 @@ GIT = typer.Option("", "--git", help="Clone the codebase from this git URL.")
 REF = typer.Option("", "--ref", help="The branch or tag to clone (with --git).")
 PLATFORM = typer.Option(..., "--platform", help="The platform the site runs on.")
 ALIAS = typer.Option([], "--alias", help="Another name the site answers to (repeatable).")
+KIND = typer.Option(None, "--type", help="The vhost type: drupal (8 and later), drupal7, "
+                    "plain, or auto (the platform's, the default).")
+HSTS = typer.Option(None, "--hsts/--no-hsts", help="Send Strict-Transport-Security on HTTPS.")
+CACHE_TTL = typer.Option(None, "--cache-ttl", help="Speed Booster seconds for anonymous "
+                         "pages (0 = the default of profiles/nginx.yml).")
+CERT = typer.Option(None, "--certificate", help="The site's own certificate (PEM); \"\" = "
+                    "the wildcard one.")
+CERT_KEY = typer.Option(None, "--certificate-key", help="The key of --certificate.")
 
 
 def _app(yes: bool, dry_run: bool, json: bool, root: Path, config: Optional[str],
@@ -257,13 +265,33 @@ def platform_remove(
 def site_add(
     name: str = NAME, domain: str = typer.Argument(..., help="The site's domain."),
     platform: str = PLATFORM, alias: list[str] = ALIAS, php: str = PHP,
+    kind: Optional[str] = KIND, hsts: Optional[bool] = HSTS,
+    cache_ttl: Optional[int] = CACHE_TTL, certificate: Optional[str] = CERT,
+    certificate_key: Optional[str] = CERT_KEY,
     yes: bool = opt.YES, dry_run: bool = opt.DRY_RUN, json: bool = opt.JSON,
     root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
     verbose: int = opt.VERBOSE, quiet: bool = opt.QUIET,
 ) -> None:
     """Create a site: its database and user, files directories and vhost (HTTP and HTTPS)."""
     ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    _run(ctx, name, "site-add", commands.site_add(name, domain, platform, alias, php))
+    settings = commands.SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
+    _run(ctx, name, "site-add", commands.site_add(name, domain, platform, alias, php, settings))
+
+
+@site_app.command("set")
+def site_set(
+    name: str = NAME, domain: str = typer.Argument(..., help="The site's domain."),
+    kind: Optional[str] = KIND, hsts: Optional[bool] = HSTS,
+    cache_ttl: Optional[int] = CACHE_TTL, certificate: Optional[str] = CERT,
+    certificate_key: Optional[str] = CERT_KEY,
+    yes: bool = opt.YES, dry_run: bool = opt.DRY_RUN, json: bool = opt.JSON,
+    root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
+    verbose: int = opt.VERBOSE, quiet: bool = opt.QUIET,
+) -> None:
+    """Change a site's vhost settings (type, HSTS, cache TTL, certificate)."""
+    ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
+    settings = commands.SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
+    _run(ctx, name, "site-set", commands.site_set(name, domain, settings))
 
 
 @site_app.command("list")

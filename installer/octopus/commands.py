@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from installer.config import Config
@@ -17,7 +17,7 @@ from installer.facts import Facts
 from installer.octopus import model
 from installer.octopus.archive import Archive, archive_name, make_archive
 from installer.octopus.components import build_instance, resolve_php
-from installer.octopus.model import Instance, PlatformRecord, SiteRecord
+from installer.octopus.model import Instance, PlatformRecord, SiteRecord, platform_kind
 from installer.octopus.names import (
     check_domain,
     check_instance_name,
@@ -87,14 +87,6 @@ def upgrade(name: str) -> Builder:
 def _index_php(tree: Path, what: str) -> None:
     if not (tree / "index.php").is_file():
         raise ConfigError(f"{what}: no index.php front controller at the top of the platform")
-
-
-def platform_kind(tree: Path) -> str:
-    if (tree / "core/lib/Drupal.php").is_file():
-        return "drupal"
-    if (tree / "includes/bootstrap.inc").is_file():
-        return "drupal7"
-    return "plain"
 
 
 def platform_add(name: str, platform: str, path: str, git: str, ref: str) -> Builder:
@@ -172,7 +164,47 @@ def _check_free(facts: Facts, names: Sequence[str], instance: str) -> None:
                               f"(site {owner[1]})")
 
 
-def site_add(name: str, domain: str, platform: str, aliases: Sequence[str], php: str) -> Builder:
+@dataclass(frozen=True)
+class SiteSettings:
+    """A site's Nginx settings given on the command line; None = keep (or default)."""
+
+    kind: str | None = None
+    hsts: bool | None = None
+    cache_ttl: int | None = None
+    certificate: str | None = None
+    certificate_key: str | None = None
+
+    def applied(self, site: SiteRecord, facts: Facts) -> SiteRecord:
+        """`site` with these settings, each checked first (one-line errors)."""
+        changes: dict[str, object] = {}
+        if self.kind is not None:
+            if self.kind not in ("auto", *model.SITE_KINDS):
+                raise UsageError(f'--type {self.kind}: expected one of auto '
+                                 f'{" ".join(model.SITE_KINDS)}')
+            changes["kind"] = "" if self.kind == "auto" else self.kind
+        if self.hsts is not None:
+            changes["hsts"] = self.hsts
+        if self.cache_ttl is not None:
+            top = int(load_profile("nginx")["speed_booster"]["ttl_max_s"])
+            if not 0 <= self.cache_ttl <= top:
+                raise UsageError(f"--cache-ttl {self.cache_ttl}: expected 0 (the default) to "
+                                 f"{top} seconds")
+            changes["cache_ttl"] = self.cache_ttl
+        if (self.certificate is None) != (self.certificate_key is None):
+            raise UsageError("give --certificate and --certificate-key together")
+        if self.certificate is not None and self.certificate_key is not None:
+            pair = [self.certificate, self.certificate_key]
+            if any(pair) and not all(pair):
+                raise UsageError("give --certificate and --certificate-key together")
+            for option, path in zip(("--certificate", "--certificate-key"), pair, strict=True):
+                if path and not (path.startswith("/") and facts.target.path(path).is_file()):
+                    raise ConfigError(f"{option} {path}: no such file (an absolute path)")
+            changes["certificate"], changes["certificate_key"] = pair
+        return replace(site, **changes)  # type: ignore[arg-type]
+
+
+def site_add(name: str, domain: str, platform: str, aliases: Sequence[str], php: str,
+             settings: SiteSettings = SiteSettings()) -> Builder:
     def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         site_domain = check_domain(domain)
         alias_names = [check_domain(a, "alias") for a in aliases]
@@ -194,7 +226,26 @@ def site_add(name: str, domain: str, platform: str, aliases: Sequence[str], php:
         site = SiteRecord(domain=site_domain, platform=platform, db_name=db_name,
                           db_user=db_identifier(name, site_domain, DB_USER_MAX),
                           db_password=password, aliases=tuple(alias_names), php=version)
+        site = settings.applied(site, facts)
         state = replace(loaded.state, sites=[*loaded.state.sites, site])
+        return _converge(replace(loaded, state=state))
+
+    return build
+
+
+def site_set(name: str, domain: str, settings: SiteSettings) -> Builder:
+    """Change a site's Nginx settings (its record, then its vhost, in one run)."""
+
+    def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
+        instance = model.existing(facts.target, name)
+        loaded = load_instance(config, facts, redactor, instance)
+        found = [s for s in loaded.state.sites if s.domain == domain.lower()]
+        if not found:
+            known = " ".join(s.domain for s in loaded.state.sites) or "none"
+            raise ConfigError(f'instance {name} has no site "{domain}" (sites: {known})')
+        new = settings.applied(found[0], facts)
+        state = replace(loaded.state, sites=[new if s is found[0] else s
+                                             for s in loaded.state.sites])
         return _converge(replace(loaded, state=state))
 
     return build

@@ -5,6 +5,7 @@ a missing socket."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from installer.resources.system import Command
 from installer.resources.trees import CodeTree
 from installer.stack.base import ConfigFile
 from installer.stack.context import StackContext
-from installer.stack.nginx import live_tree_valid
+from installer.stack.nginx import live_tree_valid, site_includes
 
 WEB_SERVER_USER = "www-data"
 DB_HOST = "localhost"
@@ -45,6 +46,15 @@ class InstanceState:
     instances: int  # how many instances the machine has (with this one)
     db_password: str  # the instance account's
     initial: dict[str, str] = field(default_factory=dict)  # values for a new config file
+    detected: dict[str, str] = field(default_factory=dict)  # kind of each `auto` platform
+
+    def site_kind(self, site: SiteRecord) -> str:
+        """The site's vhost type: its own choice, else its platform's (detected from the
+        tree for a cloned platform; drupal until the tree is there)."""
+        if site.kind:
+            return site.kind
+        kind = next((p.kind for p in self.platforms if p.name == site.platform), "auto")
+        return self.detected.get(site.platform, "drupal") if kind == "auto" else kind
 
     @property
     def php(self) -> str:
@@ -250,18 +260,26 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
         File(i.nginx_include, template="nginx/instance.conf.j2", notify=reload,
              context={"instance": i.name, "upstreams": upstreams, "vhost_dir": i.vhost_dir}),
     ]
+    profile = load_profile("nginx")
+    dev = re.compile(profile["dev_alias_regex"])
     for site in state.sites:
         files = f"{i.site_dir(site)}/files"
         resources.append(File(
             i.vhost(site.domain), template="nginx/site_vhost.conf.j2", mode=0o600, secret=True,
             notify=reload, context={
-                "site": site, "instance": i.name, "root": i.platform_dir(site.platform),
+                "site": site, "kind": state.site_kind(site), "instance": i.name,
+                "root": i.platform_dir(site.platform),
                 "upstream": i.upstream(state.site_php(site)), "ipv6": stack.ipv6,
                 "http2": stack.release.nginx_http2,
                 "cert": site.certificate or stack.paths["ssl_wildcard_cert"],
                 "key": site.certificate_key or stack.paths["ssl_wildcard_key"],
+                "stapling": bool(site.certificate) and bool(profile["tls"]["stapling"]),
+                "hsts": site.hsts,
+                "cache_ttl": site.cache_ttl or int(profile["speed_booster"]["ttl_s"]),
+                "dev_names": [n for n in site.aliases if dev.search(n)],
                 "db_host": DB_HOST, "db_port": DB_PORT, "files_dir": files,
                 "private_dir": f"{i.site_dir(site)}/private", "paths": stack.paths,
+                "includes": site_includes(stack.paths), "nginx": profile,
             }))
     wanted = {i.vhost(s.domain) for s in state.sites}
     resources += [Absent(path, why="no site of this name is recorded", notify=reload)

@@ -9,6 +9,7 @@ rolls the record back with everything else)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -114,6 +115,9 @@ class SiteRecord:
     php: str = ""  # "" = the instance's version
     certificate: str = ""  # the site's own certificate and key, "" = the wildcard one
     certificate_key: str = ""
+    kind: str = ""  # the vhost type: drupal, drupal7 or plain; "" = the platform's
+    hsts: bool = False  # Strict-Transport-Security on HTTPS answers
+    cache_ttl: int = 0  # Speed Booster seconds for anonymous 200s; 0 = profiles/nginx.yml's
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -124,6 +128,18 @@ class SiteRecord:
         data = asdict(self)
         data["aliases"] = list(self.aliases)
         return yaml.safe_dump(data, sort_keys=True)
+
+
+SITE_KINDS = ("drupal", "drupal7", "plain")
+
+
+def platform_kind(tree: Path) -> str:
+    """The vhost type a codebase needs: drupal (8 and later), drupal7 or plain."""
+    if (tree / "core/lib/Drupal.php").is_file():
+        return "drupal"
+    if (tree / "includes/bootstrap.inc").is_file():
+        return "drupal7"
+    return "plain"
 
 
 def _read(target: Target, path: str, kind: type[Any]) -> Any:

@@ -74,6 +74,8 @@ def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: In
         instance=instance, config=cfg, platforms=model.platforms(target, instance), sites=sites,
         instances=len(names), db_password=secrets.get(secret_name(instance)),
         initial=dict(initial or {}),
+        detected={p.name: model.platform_kind(target.path(instance.platform_dir(p.name)))
+                  for p in model.platforms(target, instance) if p.kind == "auto"},
     )
     return Loaded(state, stack, secrets, known)
 

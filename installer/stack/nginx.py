@@ -22,6 +22,13 @@ from installer.resources.system import Service
 from installer.stack.context import StackContext
 
 INCLUDE_DIRS = ("pre.d", "platform.d", "vhost.d", "post.d")
+INCLUDES = "includes"  # server_master/nginx/includes: read by the site vhosts, not globbed
+SITE_INCLUDES = ("filter", "shield")
+
+
+def site_includes(paths: dict[str, str]) -> str:
+    """The directory of the shared includes every site vhost reads."""
+    return f"{paths['server_master']}/nginx/{INCLUDES}"
 HEALTH_URL = "http://127.0.0.1/health"
 
 
@@ -105,7 +112,7 @@ def component(stack: StackContext) -> Component:
     master = paths["server_master"]
     notify = (f"reload:{service}",)
     after = ("packages:stack",)
-    context = stack.template_context()
+    context = {**stack.template_context(), "nginx": load_profile("nginx")}
     health_dir = paths["health_secret"].rsplit("/", 1)[0]
     resources: list[Resource] = [
         Directory(paths["aegir_config"], mode=0o755),
@@ -117,6 +124,13 @@ def component(stack: StackContext) -> Component:
              context=context, notify=notify, requires=after),
         File(f"{paths['nginx_dir']}/conf.d/barracuda.conf", template="nginx/barracuda.conf.j2",
              context=context, notify=notify, requires=after),
+        # The Speed Booster's cache, written by the workers only.
+        Directory(paths["speed_cache"], mode=0o700, owner="www-data", fgroup="www-data",
+                  requires=after),
+        # Shared includes every site vhost reads (request filtering, the crawler shield).
+        Directory(f"{master}/nginx/{INCLUDES}", mode=0o755),
+        *(File(f"{master}/nginx/{INCLUDES}/{name}.conf", template=f"nginx/{name}.conf.j2",
+               context=context, notify=notify) for name in SITE_INCLUDES),
         File(f"{master}/nginx.conf", template="nginx/server_master.conf.j2", context=context,
              notify=notify),
         File(f"{master}/nginx/vhost.d/000-master.conf", template="nginx/master_vhost.conf.j2",
