@@ -277,9 +277,9 @@ def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
                            check=False).returncode != 0
     seen = len(incidents(box))
     asides = box.read_file(PROFILE["log_file"]).count("standing aside")
-    # A real run with work to do (apt reinstalls a base package), so it holds the lock for
-    # several cycles.
-    box.run(["dpkg", "--remove", "unzip"])
+    # A real run with work to do (apt fetches its package lists again and reinstalls a base
+    # package), so it holds the lock for several cycles.
+    box.run("dpkg --remove unzip && rm -rf /var/lib/apt/lists/*")
     box.run("setsid barracuda install --yes > /root/install-during.log 2>&1 < /dev/null &")
     wait_for("the installer lock is held", held, 30, step=0.05)
     set_load(box, 3.0)  # the monitor would raise the shield now if it were not standing aside

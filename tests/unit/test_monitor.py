@@ -5,6 +5,7 @@ loop with a fake clock, incidents and mail."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -553,3 +554,29 @@ def test_a_supervisor_gets_its_start_time_before_the_monitor_starts_one(tmp_path
     monitor._wait_serving = lambda spec: Health(True, "up")  # type: ignore[method-assign]
     monitor.cycle(state)  # it did not come back in time: both go, one clean start
     assert killed == [5] and manager.actions == ["start mariadb"]
+
+
+def test_a_failing_cycle_is_logged_and_the_loop_goes_on(tmp_path: Path) -> None:
+    world, manager = World(now=60.0 * 1000), FakeManager()
+    monitor = make_monitor(tmp_path, world, manager)
+
+    def broken() -> dict[int, Proc]:
+        raise RuntimeError("a probe bug")
+
+    monitor.snapshot = broken
+
+    def sleep(seconds: float) -> None:
+        world.now += seconds
+
+    loop = Loop(monitor, tmp_path / "monitor.json", 20, run_until(world.now, 57),
+                busy=lambda: False, sleep=sleep, clock=lambda: world.now)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("barracuda.monitor")
+    logger.addHandler(handler)
+    try:
+        assert loop.run() == 3
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records].count("check cycle failed") == 3

@@ -157,7 +157,10 @@ class Loop:
                 self.monitor.rebaseline = True
                 standing_aside = False
             with state_file.editing(self.state_path) as data:
-                self.monitor.cycle(data)
+                try:
+                    self.monitor.cycle(data)
+                except Exception:  # one bad cycle must not end the watch for the minute
+                    log.exception("check cycle failed")
             ran += 1
         with state_file.editing(self.state_path) as data:
             data["last_run"] = {"time": self.clock(), "cycles": ran,
