@@ -49,22 +49,31 @@ cp profiles/channels/stable.yml profiles/channels/head.yml "$SRV/release-$v/"
     --disable-pip-version-check -w "$SRV/wheels" "$w" >/dev/null
 """
 
-# GET /health every 50 ms until /root/loop.stop appears (at most 15 minutes).
+SITE = "site.example.org"  # an octopus site on instance o1
+SITE_BODY = "site ok"
+# GET the master's /health and the octopus site in turn, every 50 ms, until /root/loop.stop
+# appears (at most 15 minutes).
 LOOP = r"""
 import json, os, time, urllib.request
 ok, failed, errors = 0, 0, []
 deadline = time.time() + 900
+asks = [("http://127.0.0.1/health", {}, lambda body: json.loads(body)["status"] == "ok"),
+        ("http://127.0.0.1/", {"Host": "%(site)s"}, lambda body: body == b"%(body)s")]
+turn = 0
 while not os.path.exists("/root/loop.stop") and time.time() < deadline:
+    url, headers, good = asks[turn %% 2]
+    turn += 1
     try:
-        with urllib.request.urlopen("http://127.0.0.1/health", timeout=5) as answer:
-            if answer.status == 200 and json.loads(answer.read())["status"] == "ok":
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            if answer.status == 200 and good(answer.read()):
                 ok += 1
             else:
                 failed += 1
-                errors.append(f"HTTP {answer.status}")
+                errors.append(f"{url} {headers} HTTP {answer.status}")
     except Exception as exc:
         failed += 1
-        errors.append(f"{time.strftime('%T')} {exc}")
+        errors.append(f"{time.strftime('%%T')} {url} {headers} {exc}")
     time.sleep(0.05)
 with open("/root/loop.json", "w") as out:
     json.dump({"ok": ok, "failed": failed, "errors": errors[:20]}, out)
@@ -96,6 +105,9 @@ def sql(box: Box, query: str) -> str:
 
 
 def health(box: Box) -> dict[str, object]:
+    """The master's /health answer; the octopus site's page must be served too."""
+    site = box.run(["curl", "-s", "-H", f"Host: {SITE}", "http://127.0.0.1/"], check=False)
+    assert site.stdout == SITE_BODY, site.stdout[-500:]
     out = box.run(["curl", "-s", "http://127.0.0.1/health"], check=False).stdout
     return dict(json.loads(out)) if out.startswith("{") else {"raw": out}
 
@@ -150,7 +162,12 @@ def box(variant_box: Box, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                         env={"SRV": SRV, "MARK": MARK})
     variant_box.run(["sh", "-c", f"setsid -f python3 -m http.server {PORT} --bind 127.0.0.1 "
                      f"--directory {SRV} >/root/srv.log 2>&1 </dev/null"])
-    variant_box.write_file("/root/loop.py", LOOP)
+    variant_box.write_file("/root/loop.py", LOOP % {"site": SITE, "body": SITE_BODY})
+    variant_box.write_file("/root/platform-web/index.php", f"<?php echo '{SITE_BODY}';\n")
+    for args in (["install", "o1", "--email", f"ops@{SITE}"],
+                 ["platform", "add", "o1", "web", "--path", "/root/platform-web"],
+                 ["site", "add", "o1", SITE, "--platform", "web"]):
+        variant_box.run(["octopus", *args, "--yes"])
     set_keys(variant_box, _BARRACUDA_CHANNEL_URL=CHANNEL_URL, _BARRACUDA_TOOL_SOURCE=WHEEL_URL)
     yield variant_box
     print(f"\n[test_upgrade] box time {time.monotonic() - started:.0f} s")
@@ -191,6 +208,7 @@ def test_up_stable_updates_the_tool_and_keeps_serving(box: Box) -> None:
     line = summary(result.stderr)
     assert ", 0 failed in " in line and not line.startswith("0 changed"), line
     assert loop["failed"] == 0 and loop["ok"] > 20, loop
+    assert "Health: every service the monitor watches answers" in result.stderr
     assert box.run(["barracuda", "version"]).stdout.strip() == GOOD
     assert box.run(["readlink", "-f", "/opt/barracuda-envs/previous"]).stdout.strip() == old_env
     assert f"{MARK} {GOOD}" in box.read_file(NGINX_CONF)
