@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.box.boxes import Box, start_box
-from tests.box.test_nginx import DRUPAL, make_sites
+from tests.box.test_nginx import CONFIG, DRUPAL, make_sites
 
 REPO = Path(__file__).resolve().parents[1]
 STOCK = "/root/stock-nginx"
@@ -119,6 +119,7 @@ def main() -> int:
     args = parser.parse_args()
     box = start_box(args.kind, args.release)
     try:
+        box.write_file("/root/.barracuda.cnf", CONFIG, 0o600)  # no shield from the load
         box.install_project(REPO)
         runs = measure(box, args.seconds, args.connections)
         cpus = box.run("nproc").stdout.strip()
