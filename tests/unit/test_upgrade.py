@@ -475,3 +475,47 @@ def test_bad_mode_and_bad_keys_are_refused_before_anything(tmp_path: Path) -> No
         "https://example.org/channels/{channel}.yml")
     assert list(root.iterdir()) == []
     assert cli("rollback", "--root", str(root), config=config).returncode == 2
+
+
+@dataclass
+class VenvRunner:
+    """Creates the venv directory, 'installs' by writing bin/barracuda, answers `version`."""
+
+    answers: str
+    calls: list[list[str]] = field(default_factory=list)
+
+    def run(self, argv: Sequence[str], *, timeout: float = 300, check: bool = True,
+            input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
+        args = list(argv)
+        self.calls.append(args)
+        if args[1:3] == ["-m", "venv"]:
+            (Path(args[-1]) / "bin").mkdir(parents=True)
+        elif args[0].endswith("/bin/pip"):
+            (Path(args[0]).parent / "barracuda").write_text("#!/bin/sh\n")
+        elif args[-1] == "version":
+            return Result(tuple(args), 0, self.answers + "\n")
+        return Result(tuple(args), 0)
+
+
+def test_self_update_from_a_package_index(tmp_path: Path) -> None:
+    link = tmp_path / "barracuda"
+    link.symlink_to(make_env(selfupdate.envs_dir(link), "0.2.0-aaa"))
+    manifest = parse(stable_text(tool="9.9.9"), "test.yml", "stable", bundled=False)
+    runner = VenvRunner("9.9.9")
+    env = selfupdate.install(manifest, "https://pypi.example.org/simple", runner, link)
+    assert env.parent == selfupdate.envs_dir(link) and env.name.startswith("9.9.9-")
+    venv, pip, version = runner.calls
+    assert "--system-site-packages" in venv
+    assert pip[-3:] == ["--index-url", "https://pypi.example.org/simple", "barracuda==9.9.9"]
+    assert "--no-deps" in pip and version[-1] == "version"
+    assert selfupdate.current_env(link).name == "0.2.0-aaa"  # type: ignore[union-attr]
+
+
+def test_self_update_refuses_a_build_with_another_version(tmp_path: Path) -> None:
+    link = tmp_path / "barracuda"
+    link.symlink_to(make_env(selfupdate.envs_dir(link), "0.2.0-aaa"))
+    manifest = parse(stable_text(tool="9.9.9"), "test.yml", "stable", bundled=False)
+    with pytest.raises(UpgradeError, match=r"reports version 9\.9\.8, the stable channel expects"):
+        selfupdate.install(manifest, "https://pypi.example.org/simple", VenvRunner("9.9.8"),
+                           link)
+    assert sorted(p.name for p in selfupdate.envs_dir(link).iterdir()) == ["0.2.0-aaa"]
