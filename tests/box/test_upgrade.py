@@ -242,6 +242,7 @@ def test_broken_template_is_rolled_back(box: Box) -> None:
         publish(box, GOOD)
     assert result.returncode == 1, result.stderr[-3000:]
     error = result.stderr.strip().splitlines()
+    print(f"\n[test_upgrade] broken release: rc {result.returncode}: {error[-2:]}")
     assert any(line.startswith("error: ") and "nginx -t failed" in line
                and "Rolled back" in line for line in error), result.stderr[-3000:]
     assert "warning: barracuda is back at " in result.stderr
@@ -258,6 +259,7 @@ def test_offline_uses_the_bundled_manifest(box: Box) -> None:
     finally:
         set_keys(box, _BARRACUDA_CHANNEL_URL=CHANNEL_URL)
     assert result.returncode == 0, result.stderr[-3000:]
+    print(f"\n[test_upgrade] offline: {result.stderr.splitlines()[0]}")
     assert "warning: cannot read the stable manifest from http://127.0.0.1:9/" in result.stderr
     assert "using the manifest bundled with this release instead" in result.stderr
     assert summary(result.stderr).startswith("0 changed, ")
@@ -272,6 +274,7 @@ def test_head_back_to_stable_needs_force(box: Box) -> None:
     refused = box.run(["barracuda", "up-stable", "--yes"], check=False)
     assert refused.returncode == 2, refused.stderr[-2000:]
     message = refused.stderr.strip().splitlines()[-1]
+    print(f"\n[test_upgrade] head -> stable: rc {refused.returncode}: {message}")
     assert message.startswith(f"error: this machine follows head (barracuda {GOOD}"), message
     assert "--force" in message
     forced = box.run(["barracuda", "up-stable", "--yes", "--force"])
