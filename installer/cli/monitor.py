@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -46,6 +47,8 @@ ONCE = typer.Option(False, "--once", help="Run one check cycle, then exit.")
 @app.command()
 def run(once: bool = ONCE, config: Optional[str] = opt.CONFIG) -> None:
     """Check and heal until just before the next minute (cron starts this every minute)."""
+    if os.geteuid() != 0:
+        raise UsageError("the monitor runs as root (cron starts it from /etc/cron.d)")
     target = Target()
     prof = profile()
     loaded = load(resolve_path(config, target.root))
@@ -143,6 +146,13 @@ def reset(service: str = SERVICE_ARG, root: Path = opt.ROOT) -> None:
     next cycle if it is still down."""
     prof = profile()
     path = Target(root).path(prof["state_file"])
+    try:
+        _reset(path, service)
+    except PermissionError as exc:
+        raise UsageError(f"{exc.filename or path}: {exc.strerror}; run as root") from None
+
+
+def _reset(path: Path, service: str) -> None:
     with state_file.editing(path) as data:
         known = sorted(data["services"])
         if service == "all":

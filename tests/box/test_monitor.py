@@ -302,3 +302,7 @@ def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
                                                  check=False).returncode != 0, 3 * INTERVAL + 5)
     result = subprocess.CompletedProcess([], 0, box.read_file("/root/install-during.log"), "")
     assert ", 0 failed in " in result.stdout, result.stdout[-1500:]
+    # The monitor's component (cron job, drop-ins, daemon-reload) converges: a second run
+    # changes nothing.
+    again = box.run(["barracuda", "install", "--yes"]).stderr
+    assert again.strip().splitlines()[-1].startswith("0 changed, "), again[-1500:]
