@@ -177,7 +177,9 @@ def test_drill_restores_and_compares_row_counts(runner: SubprocessRunner,  # noq
 def test_rotation_after_runs_keeps_exactly_the_retention(runner: SubprocessRunner,  # noqa: F811
                                                          tmp_path: Path) -> None:
     s = settings(tmp_path, daily=2, weekly=2, monthly=1)
-    stamps = [T0 + timedelta(days=d) for d in range(0, 21, 2)]  # every other day, 3 weeks
+    # Thu 01-01 (W01), Wed 01-07 (W02), Tue 01-13 and Sat 01-17 (W03), Mon 01-19 and
+    # Wed 01-21 (W04).
+    stamps = [T0 + timedelta(days=d) for d in (0, 6, 12, 16, 18, 20)]
     for when in stamps:
         agent.run_backup(runner, s, now=clock(when))
     left = [b.when for b in list_sets(s.base)]
