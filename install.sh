@@ -64,7 +64,7 @@ have_hash=$(cat "$ENV_DIR/.source-sha256" 2>/dev/null || true)
 need_env=0; [ -x "$ENV_DIR/bin/barracuda" ] && [ "$want_hash" = "$have_hash" ] \
     && "$ENV_DIR/bin/python3" -c 'import installer' 2>/dev/null || need_env=1
 legacy=0; [ -d "$LINK" ] && [ ! -L "$LINK" ] && legacy=1
-need_switch=0; [ -L "$LINK" ] && [ "$(readlink -f "$LINK")" = "$ENV_DIR" ] || need_switch=1
+need_switch=0; [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$ENV_DIR" ] || need_switch=1
 
 if [ "$yes" = 0 ]; then
     [ -t 0 ] || die "not a terminal: pass --yes to install without asking" 2
@@ -119,7 +119,8 @@ if [ "$need_switch" = 1 ]; then
         old=$(readlink -f "$LINK")
     fi
     switch_link "$LINK" "$ENV_DIR"
-    [ -n "$old" ] && [ -d "$old" ] && [ "$old" != "$ENV_DIR" ] && switch_link "$ENVS/previous" "$old"
+    [ -n "$old" ] && [ -d "$old" ] && [ "$old" != "$(readlink -f "$ENV_DIR")" ] \
+        && switch_link "$ENVS/previous" "$old"
     say "$LINK -> $ENV_DIR"
     # Keep the live and the previous environment and the newest few others.
     live=$(readlink -f "$LINK"); prev=$(readlink -f "$ENVS/previous" 2>/dev/null || true)

@@ -68,7 +68,9 @@ def guard_downgrade(target: Target, manifest: Manifest, force: bool) -> None:
     """Head back to stable, or an older tool, only with --force, saying what will happen."""
     if force:
         return
-    what = (f"barracuda {__version__} -> {manifest.tool}, the stack's packages to the "
+    tool = (f"barracuda stays at {__version__}" if manifest.tool == __version__
+            else f"barracuda {__version__} -> {manifest.tool}")
+    what = (f"{tool}, the stack's packages to the "
             f"{manifest.channel} channel's versions, configuration revision "
             f"{manifest.config_revision}")
     last = followed(target)

@@ -171,8 +171,7 @@ def load_channel(name: str, config: Config, app: Console) -> Manifest:
         checksum = fetch_text(url + ".sha256")
     except requests.RequestException as exc:
         manifest = bundled(name)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        app.warn(f"cannot read the {name} manifest from {url} ({_short(reason)}): offline? "
+        app.warn(f"cannot read the {name} manifest from {url} ({why(exc)}): offline? "
                  f"using the manifest bundled with this release instead ({manifest.source}, "
                  f"barracuda {manifest.tool})")
         return manifest
@@ -187,5 +186,18 @@ def load_channel(name: str, config: Config, app: Console) -> Manifest:
     return manifest
 
 
-def _short(text: str, width: int = 160) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+def why(exc: requests.RequestException) -> str:
+    """A network failure in a few words."""
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        text = str(exc)
+        for words in ("Connection refused", "Name or service not known",
+                      "Temporary failure in name resolution", "Network is unreachable",
+                      "No route to host"):
+            if words in text:
+                return words.lower()
+        return "no connection"
+    return type(exc).__name__
