@@ -29,6 +29,11 @@ header('X-Generator: Drupal 10 (https://www.drupal.org)');
 if (isset($_GET['xae'])) {
     header('X-Accel-Expires: ' . (int) $_GET['xae']);
 }
+if (is_file($_SERVER['site_files'] . '/fail500')) {  // the tests' switch for a broken PHP
+    http_response_code(500);
+    echo "broken\n";
+    exit;
+}
 if (isset($_GET['status'])) {
     http_response_code((int) $_GET['status']);
 }
@@ -189,6 +194,22 @@ def test_not_found_answers_are_cached_briefly(box: Box, sites: dict[str, str]) -
     assert fetch(box, DRUPAL, "/gone?status=404").cache == "HIT"
     time.sleep(NGINX["speed_booster"]["short_ttl_s"] + 1)
     assert fetch(box, DRUPAL, "/gone?status=404").cache == "EXPIRED"
+
+
+def test_stale_answer_while_php_fails(box: Box, sites: dict[str, str]) -> None:
+    first = fetch(box, DRUPAL, "/stale")
+    assert first.cache == "MISS"
+    switch = f"/data/disk/o1/platforms/d8/sites/{DRUPAL}/files/fail500"
+    box.write_file(switch, "")
+    try:
+        time.sleep(TTL + 1.5)
+        stale = fetch(box, DRUPAL, "/stale")
+        assert (stale.status, stale.cache, stale.body) == (200, "STALE", first.body)
+        assert fetch(box, DRUPAL, "/never-cached").status == 500  # nothing stale to serve
+    finally:
+        box.run(["rm", "-f", switch])
+    fresh = fetch(box, DRUPAL, "/stale")
+    assert fresh.cache in ("EXPIRED", "MISS") and fresh.body != first.body
 
 
 def test_dev_alias_bypasses_and_shows_debug_headers(box: Box, sites: dict[str, str]) -> None:

@@ -59,6 +59,11 @@ def test_drupal_vhost_allows_only_the_front_controller_and_its_list() -> None:
     assert "try_files $uri /index.php?$query_string;" in text
     assert f"fastcgi_cache_valid 200 {NGINX['speed_booster']['ttl_s']}s;" in text
     assert "Strict-Transport-Security" not in text and "ssl_stapling" not in text
+    assert f"limit_conn limreq {NGINX['limit_conn']['site']};" in text
+    assert text.count(f"limit_conn limreq {NGINX['limit_conn']['admin']};") == len(
+        NGINX["types"]["drupal"]["php_allow"])
+    assert "access_log /var/log/nginx/a.example.org.access.log barracuda;" in text
+    assert "error_log /var/log/nginx/a.example.org.error.log;" in text
     # Only aliases that look like dev aliases bypass the cache.
     assert 'if ($host = "dev.a.example.org")' in text
     assert 'if ($host = "a.dev.example.org")' in text
