@@ -112,7 +112,8 @@ def component(stack: StackContext) -> Component:
     master = paths["server_master"]
     notify = (f"reload:{service}",)
     after = ("packages:stack",)
-    context = {**stack.template_context(), "nginx": load_profile("nginx")}
+    context = {**stack.template_context(), "nginx": load_profile("nginx"),
+               "http2": stack.release.nginx_http2}
     health_dir = paths["health_secret"].rsplit("/", 1)[0]
     resources: list[Resource] = [
         Directory(paths["aegir_config"], mode=0o755),

@@ -312,6 +312,12 @@ def test_tls_versions_and_http2(box: Box, sites: dict[str, str]) -> None:
     assert "CN = *." in subject
 
 
+def test_unknown_names_get_the_default_server_over_https(box: Box,
+                                                         sites: dict[str, str]) -> None:
+    answer = fetch(box, "nobody.example.org", "/", https=True)
+    assert answer.status == 404 and "x-speed-cache" not in answer.headers
+
+
 def test_plain_site_and_type_change(box: Box, sites: dict[str, str]) -> None:
     vhost = f"/data/disk/o1/config/server_master/nginx/vhost.d/{PLAIN}.conf"
     assert "(plain)" in box.read_file(vhost)

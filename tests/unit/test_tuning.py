@@ -396,6 +396,7 @@ def context(root: Path, tuning: Tuning, **extra: Any) -> dict[str, Any]:
         "mariadb_root_password": "R00tPassw0rd",
         "ipv6": True,
         "nginx": yaml.safe_load((REPO / "profiles" / "nginx.yml").read_text()),
+        "http2": "listen",
         **extra,
     }
 
