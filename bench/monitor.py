@@ -34,7 +34,6 @@ from tests.box.test_monitor import (
     PROFILE,
     cycle_costs,
     master,
-    set_load,
     status,
     targets,
 )
@@ -85,7 +84,7 @@ def main() -> int:
     box = start_box(args.kind, args.release)
     try:
         box.write_file("/root/.barracuda.cnf", CONFIG, 0o600)
-        set_load(box, 0.1)
+        box.set_load(0.1)
         box.install_project(REPO)
         wait(lambda: bool(status(box)["services"]) and all(
             s["state"] == "OK" for s in status(box)["services"].values()), 150, step=1)

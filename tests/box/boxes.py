@@ -53,6 +53,7 @@ DEFAULT_WORK = Path("/var/tmp/barracuda-boxes")
 REPO = Path(__file__).resolve().parents[2]
 TMPFS_SIZE = "6g"
 PROXY_PORT = 3142
+LOADAVG = "/run/box-loadavg"  # inside the box: what its /proc/loadavg shows (Box.set_load)
 PROJECT_DIR = "/root/barracuda"
 HOST_TOOLS = ("debootstrap", "systemd-nspawn", "socat", "zstd", "ip", "ss", "nsenter",
               "unshare", "mount", "umount", "chroot", "tar")
@@ -217,6 +218,7 @@ class Box:
             self._launch()
             t2 = time.monotonic()
             self._start_bridge()
+            self.set_load(0.0)
             t3 = time.monotonic()
             self.timings.update(create=t1 - t0, boot=t2 - t1, bridge=t3 - t2)
         except BaseException as exc:
@@ -226,6 +228,20 @@ class Box:
                 exc.add_note(f"stopping the half-started box failed too: {cleanup}")
             raise
         return self
+
+    def set_load(self, per_cpu: float) -> None:
+        """What the box's /proc/loadavg says: `per_cpu` x its CPUs. /proc/loadavg is not
+        namespaced, so a box would otherwise read the host's load, which other work shares;
+        every box starts idle (0.0) so that its monitor never sheds load because of the host,
+        and a test sets a load to see the monitor act. A file bind-mounted over
+        /proc/loadavg in the box's own mount namespace; rewritten in place (the bind mount
+        follows the inode)."""
+        cpus = int(self.run(["getconf", "_NPROCESSORS_ONLN"]).stdout)
+        load = per_cpu * cpus
+        self.run(f"printf '%.2f %.2f %.2f 1/100 4242\\n' {load} {load} {load} > {LOADAVG}")
+        mounted = self.run("grep -qs ' /proc/loadavg ' /proc/self/mounts", check=False)
+        if mounted.returncode != 0:
+            self.run(f"mount --bind {LOADAVG} /proc/loadavg")
 
     def _create(self) -> None:
         tarball = rootfs.ensure_rootfs(self.release, mirrors=self._mirrors)

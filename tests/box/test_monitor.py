@@ -26,7 +26,6 @@ PROFILE = yaml.safe_load((REPO / "profiles/monitor.yml").read_text())
 PATHS = yaml.safe_load((REPO / "profiles/paths.yml").read_text())
 INTERVAL = 2
 INCIDENTS = PROFILE["incidents_log"]
-FAKE_LOAD = "/root/fake-loadavg"
 MAIL_OUT = "/root/sent-mail"
 CONFIG = f'_MONITOR_INTERVAL={INTERVAL}\n_MY_EMAIL="ops@example.org"\n'
 # A stand-in for a local MTA: every mail the monitor sends lands in MAIL_OUT.
@@ -37,12 +36,11 @@ SENDMAIL = f"#!/bin/sh\n{{ cat; echo '.'; }} >> {MAIL_OUT}\n"
 def box(variant_box: Box) -> Iterator[Box]:
     started = time.monotonic()
     variant_box.write_file("/root/.barracuda.cnf", CONFIG, 0o600)
-    set_load(variant_box, 0.1)  # the host's real load (shared work) must not decide
+    variant_box.set_load(0.1)  # the host's real load (shared work) must not decide
     variant_box.install_project(REPO)
     variant_box.write_file("/usr/sbin/sendmail", SENDMAIL, 0o755)
     print(f"\n[monitor] {variant_box.name}: installed in {time.monotonic() - started:.0f} s")
     yield variant_box
-    variant_box.run(f"umount /proc/loadavg 2>/dev/null; rm -f {FAKE_LOAD}", check=False)
     print(f"[monitor] {variant_box.name}: module wall time {time.monotonic() - started:.0f} s")
 
 
@@ -245,24 +243,14 @@ def test_a_healthy_cycle_starts_no_program_and_is_cheap(box: Box) -> None:
     assert median < 500, costs
 
 
-def set_load(box: Box, per_cpu: float) -> None:
-    cpus = int(box.run(["getconf", "_NPROCESSORS_ONLN"]).stdout)
-    load = per_cpu * cpus
-    # Written in place: the bind mount follows the file's inode.
-    box.run(f"printf '%.2f %.2f %.2f 1/100 4242\\n' {load} {load} {load} > {FAKE_LOAD}")
-    if box.run("grep -qs ' /proc/loadavg ' /proc/self/mounts", check=False).returncode != 0:
-        box.run(f"mount --bind {FAKE_LOAD} /proc/loadavg")
-    assert box.read_file("/proc/loadavg").startswith(f"{load:.2f} ")
-
-
 def test_crawler_shield_follows_the_load(box: Box) -> None:
     flag = PATHS["shield_flag"]
     exists = lambda: box.run(["test", "-f", flag], check=False).returncode == 0  # noqa: E731
     assert not exists()
     spider, maximum = 2.1, 4.1  # the defaults of _CPU_SPIDER_RATIO and _CPU_MAX_RATIO
-    set_load(box, (spider + maximum) / 2)
+    box.set_load((spider + maximum) / 2)
     on = wait_for("the shield flag above the spider ratio", exists, 3 * INTERVAL + 5)
-    set_load(box, 0.1)
+    box.set_load(0.1)
     off = wait_for("the shield flag gone when the load fell", lambda: not exists(),
                    3 * INTERVAL + 5)
     print(f"[monitor] {box.name}: shield on after {on:.1f} s, off after {off:.1f} s")
@@ -282,7 +270,7 @@ def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
     box.run("dpkg --remove unzip && rm -rf /var/lib/apt/lists/*")
     box.run("setsid barracuda install --yes > /root/install-during.log 2>&1 < /dev/null &")
     wait_for("the installer lock is held", held, 30, step=0.05)
-    set_load(box, 3.0)  # the monitor would raise the shield now if it were not standing aside
+    box.set_load(3.0)  # the monitor would raise the shield now if it were not standing aside
     overlap = 0.0
     start = time.monotonic()
     while held():
@@ -297,7 +285,7 @@ def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
     wait_for("the shield once the install is done",
              lambda: box.run(["test", "-f", flag], check=False).returncode == 0,
              3 * INTERVAL + 5)
-    set_load(box, 0.1)
+    box.set_load(0.1)
     wait_for("the shield gone", lambda: box.run(["test", "-f", flag],
                                                  check=False).returncode != 0, 3 * INTERVAL + 5)
     result = subprocess.CompletedProcess([], 0, box.read_file("/root/install-during.log"), "")
