@@ -309,7 +309,7 @@ def test_tls_versions_and_http2(box: Box, sites: dict[str, str]) -> None:
     assert old.returncode != 0 and "BEGIN CERTIFICATE" not in old.stdout
     subject = box.run("echo | openssl s_client -connect 127.0.0.1:443 -servername "
                       f"{DRUPAL} 2>/dev/null | openssl x509 -noout -subject").stdout
-    assert "CN = *." in subject
+    assert re.search(r"CN\s*=\s*\*\.", subject), subject  # the self-signed wildcard
 
 
 def test_unknown_names_get_the_default_server_over_https(box: Box,
