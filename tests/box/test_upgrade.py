@@ -1,4 +1,4 @@
-"""Upgrades on one fresh box (systemd-bookworm by default): the previous release (the last
+"""Upgrades on one fresh box (systemd-bookworm): the previous release (the last
 commit before pyproject.toml's version changed) installed with its own `./install.sh --yes`,
 then this checkout's `./install.sh --yes` over it, then releases built in the box from the
 same sources with newer versions (a good one that changes an Nginx template, a broken one
@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from installer import __version__
-from tests.box.boxes import Box
+from tests.box.boxes import Box, start_box
+from tests.box.conftest import finish_box
 
 REPO = Path(__file__).resolve().parents[2]
 PORT = 8765
@@ -144,7 +145,19 @@ def main_pids(box: Box) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def box(variant_box: Box, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+def upgrade_box(box_prereqs: None, request: pytest.FixtureRequest) -> Iterator[Box]:
+    """One systemd-bookworm box, whatever BOX_VARIANTS says: the upgrade path does not
+    depend on the init system, and CI time is shared."""
+    box = start_box("systemd", "bookworm")
+    try:
+        yield box
+    finally:
+        finish_box(box, request.config)
+
+
+@pytest.fixture(scope="module")
+def box(upgrade_box: Box, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+    variant_box = upgrade_box
     started = time.monotonic()
     old = tmp_path_factory.mktemp("previous") / "release"
     old_version = previous_release(old)
