@@ -1,7 +1,8 @@
 """Database backups on a fresh box (one installed box, the tests run in order on it):
 back up, drop, restore with identical CHECKSUM TABLE; restore over an existing database;
 rotation under a controlled clock; a filesystem too small (refused before starting, and a
-run that fills it is marked incomplete) with old backups and databases untouched; a site
+run that fills it is marked incomplete) with old backups and databases untouched; a killed
+run left incomplete and never counted; the cron job's command in cron's environment; a site
 backed up with `octopus backup` served again from a fresh instance after `octopus restore`."""
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ def test_install_schedules_the_backup_and_makes_its_directory(box: Box) -> None:
     for path in (BASE, "/data/disk/arch"):
         directory = box.host.file(path)
         assert directory.is_directory and directory.mode == 0o700 and directory.user == "root"
+    # The job's command works in cron's bare environment (the file's SHELL and PATH only).
+    cron_path = re.search(r"^PATH=(\S+)$", cron, re.M)
+    assert cron_path
+    run = box.run(["env", "-i", "SHELL=/bin/sh", f"PATH={cron_path[1]}", "HOME=/root", "/bin/sh",
+                   "-c", "/usr/local/sbin/barracuda backup run --quiet"])
+    assert run.stderr == ""
+    assert [b["status"] for b in backups(box)] == ["good"]
+    box.run(f"rm -rf {BASE}/*")
 
 
 def test_backup_drop_restore_gives_identical_checksums(box: Box) -> None:
@@ -128,6 +137,39 @@ def test_restore_over_an_existing_database_asks_and_saves_it_first(box: Box) -> 
     assert len(backups(box)) == 1  # pre-restore copies are not backup sets
     own = box.run(["barracuda", "backup", "restore", "mysql", "--yes"], check=False)
     assert own.returncode == 1 and "database mysql is the server's own" in own.stderr
+
+
+def test_killed_run_is_incomplete_and_never_counted(box: Box) -> None:
+    [good] = backups(box)
+    # A session holding a write lock on shop.items stalls the run at the shop database (its
+    # row count or its dump); the run is then killed with everything it started (its own
+    # process group).
+    box.run("setsid sh -c 'echo $$ > /tmp/locker; exec mariadb -e "
+            "\"LOCK TABLES shop.items WRITE; SELECT SLEEP(60)\"' >/dev/null 2>&1 &")
+    box.run("setsid sh -c 'echo $$ > /tmp/run; exec barracuda backup run -q' "
+            ">/dev/null 2>&1 &")
+    box.run(f"for i in $(seq 100); do ls {BASE}/*/INCOMPLETE && exit 0; sleep 0.1; done; "
+            "exit 1")
+    box.run("sleep 1; kill -9 -$(cat /tmp/run) -$(cat /tmp/locker)")
+    box.run("while pgrep -s $(cat /tmp/run) >/dev/null; do sleep 0.1; done")
+    # The server keeps the sessions of killed clients until their statements end.
+    for session in sql(box, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> "
+                            "CONNECTION_ID() AND (INFO LIKE 'SELECT SLEEP%' OR INFO LIKE "
+                            "'%COUNT(*) FROM `shop`%')").split():
+        box.run(["mariadb", "-e", f"KILL {session}"], check=False)  # may have ended by now
+    states = {b["timestamp"]: b["status"] for b in backups(box)}
+    killed = next(stamp for stamp, status in states.items() if stamp != good["timestamp"])
+    assert states == {good["timestamp"]: "good", killed: "incomplete"}
+    assert f"{killed}" in box.run(["barracuda", "backup", "list"]).stdout
+    # Restores take the good set; the next good run removes the incomplete one.
+    result = box.run(["barracuda", "backup", "restore", "shop", "--as", "shop_check"])
+    assert f"from {good['timestamp']}" in result.stderr
+    sql(box, "DROP DATABASE shop_check")
+    box.run(["sleep", "1"])
+    box.run(["barracuda", "backup", "run", "-q"])
+    after = backups(box)
+    assert killed not in [b["timestamp"] for b in after]
+    assert [b["status"] for b in after] == ["good"] * len(after)
 
 
 def test_rotation_under_a_controlled_clock_keeps_exactly_the_configured_set(box: Box) -> None:
