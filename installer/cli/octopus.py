@@ -301,7 +301,8 @@ def site_list(name: str = NAME, json: bool = opt.JSON, root: Path = opt.ROOT) ->
     sites = model.sites(target, model.existing(target, name))
     rows: list[dict[str, Any]] = [
         {"domain": s.domain, "platform": s.platform, "aliases": list(s.aliases),
-         "database": s.db_name, "php": s.php or None} for s in sites]
+         "database": s.db_name, "php": s.php or None, "type": s.kind or None,
+         "hsts": s.hsts, "cache_ttl": s.cache_ttl or None} for s in sites]
     if json:
         App().emit_json({"instance": name, "sites": rows})
         return

@@ -6,6 +6,7 @@ stops `barracuda install` before any change while every site keeps serving)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -265,6 +266,8 @@ def test_hidden_source_and_unlisted_php_are_refused(box: Box, sites: dict[str, s
 def test_allow_listed_php_runs_and_files_never_execute_php(box: Box,
                                                            sites: dict[str, str]) -> None:
     assert fetch(box, DRUPAL, "/update.php").body == "UPDATE"
+    moved = fetch(box, DRUPAL, "/index.php/node/7")
+    assert moved.status == 301 and moved.header("Location").endswith("/node/7")
     files = f"/data/disk/o1/platforms/d8/sites/{DRUPAL}/files"
     box.write_file(f"{files}/evil.php", EXECUTED)
     box.write_file(f"{files}/note.txt", "public\n")
@@ -322,6 +325,9 @@ def test_plain_site_and_type_change(box: Box, sites: dict[str, str]) -> None:
     vhost = f"/data/disk/o1/config/server_master/nginx/vhost.d/{PLAIN}.conf"
     assert "(plain)" in box.read_file(vhost)
     assert "/update.php" not in box.read_file(vhost)
+    listed = json.loads(octopus(box, "site", "list", "o1", "--json").stdout)["sites"]
+    assert {(s["domain"], s["type"], s["hsts"], s["cache_ttl"]) for s in listed} == {
+        (DRUPAL, None, True, TTL), (PLAIN, None, False, None)}
     octopus(box, "site", "set", "o1", PLAIN, "--type", "drupal7", "--yes")
     assert "(drupal7)" in box.read_file(vhost) and "location = /authorize.php" in box.read_file(
         vhost)

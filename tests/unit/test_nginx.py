@@ -57,6 +57,7 @@ def test_drupal_vhost_allows_only_the_front_controller_and_its_list() -> None:
     assert exact == ["/index.php", *NGINX["types"]["drupal"]["php_allow"]]
     assert locations(text)[-1].startswith(r"location ~* \.(php|")  # the catch-all 404
     assert "try_files $uri /index.php?$query_string;" in text
+    assert r"rewrite ^/index\.php/(.*)$ /$1 permanent;" in text
     assert f"fastcgi_cache_valid 200 {NGINX['speed_booster']['ttl_s']}s;" in text
     assert "Strict-Transport-Security" not in text and "ssl_stapling" not in text
     assert f"limit_conn limreq {NGINX['limit_conn']['site']};" in text
@@ -77,6 +78,7 @@ def test_drupal_vhost_allows_only_the_front_controller_and_its_list() -> None:
 def test_drupal7_and_plain_vhosts() -> None:
     d7 = vhost(state_with(SITE, "drupal7"))
     assert "try_files $uri /index.php?q=$uri&$args;" in d7
+    assert "rewrite ^/index" not in d7
     assert "location = /authorize.php {" in d7 and "/core/authorize.php" not in d7
     plain = vhost(state_with(SITE, "plain"))
     assert [loc for loc in locations(plain) if loc.startswith("location = ")] == [
