@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import typer
 
@@ -39,6 +40,7 @@ Builder = Callable[[Config, Facts, Redactor], list[Component]]
 Prepare = Callable[[Context], str | None]
 RUN_FILE = "run.json"  # in a checkpoint: what the run was, the versions before it
 ROLLED_BACK = ".rolled-back"  # suffix of a checkpoint already put back
+SNAPSHOT_DIR = "snapshot"  # in a checkpoint: every managed file before an upgrade
 
 
 @dataclass
@@ -125,17 +127,19 @@ def component_preflight(components: list[Component], ctx: Context) -> None:
                 raise PreflightError(problem)
 
 
-def snapshot_all(ctx: Context, checkpoint: Checkpoint, before: dict[str, object]) -> None:
-    """Save every managed file (not only those the run replaces) and the versions in use,
-    so `barracuda rollback` can put the whole configuration back."""
+def snapshot_all(ctx: Context, directory: Path, before: dict[str, object]) -> None:
+    """Save every managed file (not only those the run replaces) and the versions in use
+    beside the run's checkpoint (in its snapshot/ folder), so `barracuda rollback` can put
+    the whole configuration back. The run's own checkpoint keeps only what it replaces: a
+    failed run restores (and names) just those."""
     from installer.state import STATE_FILE
 
-    checkpoint.save(STATE_FILE)
+    snapshot = Checkpoint(ctx.target, directory / SNAPSHOT_DIR)
+    snapshot.save(STATE_FILE)
     for path in sorted(ctx.state.hashes):
-        checkpoint.save(path)
-    checkpoint.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (checkpoint.directory / RUN_FILE).write_text(json.dumps(before, indent=1, sort_keys=True)
-                                                 + "\n")
+        snapshot.save(path)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (directory / RUN_FILE).write_text(json.dumps(before, indent=1, sort_keys=True) + "\n")
 
 
 def run_converge(app: App, command: str, build: Builder, channel: str = "stable", *,
@@ -191,7 +195,7 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
             directory = target.path(CHECKPOINTS) / f"{stamp}-{command}-{suffix}"
         checkpoint = Checkpoint(target, directory)
         if snapshot is not None:
-            snapshot_all(ctx, checkpoint, {"command": command, "channel": channel,
+            snapshot_all(ctx, directory, {"command": command, "channel": channel,
                                            "versions": _versions(session, channel),
                                            **(record or {}), **snapshot})
         try:

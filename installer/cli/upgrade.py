@@ -223,7 +223,10 @@ def rollback(app: App) -> None:
         ctx = _context(session)
         components = build(session.config, session.facts, session.redactor)
         restored = restore(ctx, directory, components)
-    app.say(f"Restored {len(restored.paths)} files from {directory}"
+    shown = ", ".join(restored.paths[:3]) + (
+        f" and {len(restored.paths) - 3} more" if len(restored.paths) > 3 else "")
+    app.say((f"Restored {shown} from {directory}" if restored.paths
+             else f"Nothing differed from the snapshot in {directory}")
             + (f", then ran {', '.join(h.replace(':', ' ') for h in restored.handlers)}"
                if restored.handlers else ""))
     env = restored.tool_env or str(selfupdate.previous_env() or "")

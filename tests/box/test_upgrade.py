@@ -234,7 +234,9 @@ def test_up_stable_updates_the_tool_and_keeps_serving(box: Box) -> None:
     assert f"barracuda={GOOD} channel=stable" in last and "manifest=fetched" in last, last
     snapshot = box.run("ls -d /var/backups/barracuda/checkpoints/*-up-stable").stdout.split()
     assert len(snapshot) == 1
-    saved = json.loads(box.read_file(f"{snapshot[0]}/manifest.json"))
+    saved = json.loads(box.read_file(f"{snapshot[0]}/snapshot/manifest.json"))
+    replaced = json.loads(box.read_file(f"{snapshot[0]}/manifest.json"))
+    assert NGINX_CONF in replaced and len(replaced) < len(saved), replaced
     # Every managed file is in the snapshot, not only those the run replaced.
     managed = json.loads(box.read_file("/var/lib/barracuda/managed.json"))["files"]
     assert set(managed) <= set(saved), set(managed) - set(saved)
@@ -322,7 +324,8 @@ def test_system_mode_plans_operating_system_packages_only(box: Box) -> None:
 
 def test_rollback_restores_the_snapshot_and_the_tool(box: Box) -> None:
     result = box.run(["barracuda", "rollback", "--yes"])
-    assert "Restored " in result.stderr and "reload nginx" in result.stderr, result.stderr
+    assert f"Restored {NGINX_CONF}" in result.stderr, result.stderr
+    assert "then ran reload nginx" in result.stderr and "restart" not in result.stderr
     assert MARK not in box.read_file(NGINX_CONF)
     assert box.run(["barracuda", "version"]).stdout.strip() == __version__
     assert health(box)["status"] == "ok"

@@ -373,20 +373,32 @@ def test_rollback_restores_the_last_snapshot_then_the_one_before(tmp_path: Path)
     runner = AptRunner(set())
     ctx = live_ctx(tmp_path, runner)
     conf = File("/etc/demo.conf", content="new\n", notify=("reload:demo",))
-    components = [Component("demo", [conf])]
+    other = File("/etc/other.conf", content="same\n", notify=("restart:other",))
+    components = [Component("demo", [conf]), Component("other", [other])]
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/demo.conf").write_text("v1\n")
+    (tmp_path / "etc/other.conf").write_text("same\n")
+    (tmp_path / "etc/other.conf").chmod(0o644)
     base = tmp_path / "var/backups/barracuda/checkpoints"
     older = Checkpoint(ctx.target, base / "20260101-000000-up-stable")
     older.save("/etc/demo.conf")
     (tmp_path / "etc/demo.conf").write_text("v2\n")
+    # An upgrade's checkpoint: its snapshot holds every managed file, its own folder what
+    # the run replaced; only what differs now is reloaded.
     newer_cp = Checkpoint(ctx.target, base / "20260102-000000-up-stable")
+    snapshot = Checkpoint(ctx.target, newer_cp.directory / "snapshot")
+    snapshot.save("/etc/demo.conf")
+    snapshot.save("/etc/other.conf")
     newer_cp.save("/etc/demo.conf")
+    newer_cp.save("/etc/new.conf")  # absent before the run
     (tmp_path / "etc/demo.conf").write_text("v3\n")
+    (tmp_path / "etc/new.conf").write_text("created by the run\n")
     assert last_snapshot(ctx.target) == newer_cp.directory
     restored = restore(ctx, newer_cp.directory, components)
     assert (tmp_path / "etc/demo.conf").read_text() == "v2\n"
-    assert restored.paths == ["/etc/demo.conf"] and restored.handlers == ["reload:demo"]
+    assert not (tmp_path / "etc/new.conf").exists()
+    assert restored.paths == ["/etc/demo.conf", "/etc/new.conf"]
+    assert restored.handlers == ["reload:demo"]  # other.conf did not differ: no restart
     assert ctx.services.actions == ["reload demo"]  # type: ignore[union-attr]
     assert (base / ("20260102-000000-up-stable" + ROLLED_BACK)).is_dir()
     assert last_snapshot(ctx.target) == older.directory
