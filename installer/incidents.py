@@ -1,7 +1,7 @@
 """The incident log shared by the agents: one JSON object per line in
 /var/log/barracuda/incidents.log with `time`, `check`, `evidence`, `action` and `result`
-(the monitor, installer/agents/monitor/incidents.py, and the backup agent write the same
-shape and the same time format)."""
+(the monitor, installer/agents/monitor/incidents.py, and the backup agent both write
+through record_incident)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ INCIDENTS_LOG = "/var/log/barracuda/incidents.log"
 
 def record_incident(check: str, evidence: str, action: str, result: str, *,
                     root: Path = Path("/"), when: datetime | None = None,
-                    **extra: Any) -> dict[str, Any]:
-    """Append one incident (a single write of one line, so concurrent writers never mix
-    their lines) and return it."""
+                    log: Path | None = None, **extra: Any) -> dict[str, Any]:
+    """Append one incident to `log` (default: INCIDENTS_LOG under `root`) in a single write
+    of one line, so concurrent writers never mix their lines, and return it."""
     entry: dict[str, Any] = {
         "time": (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "check": check, "evidence": evidence, "action": action, "result": result, **extra,
     }
-    path = root / INCIDENTS_LOG.lstrip("/")
+    path = log or root / INCIDENTS_LOG.lstrip("/")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     try:

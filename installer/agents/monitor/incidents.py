@@ -5,15 +5,16 @@ too), at most one per check every mail_min_interval_s (a FAILED alert always goe
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from installer.incidents import record_incident
 from installer.runner import Runner
 
 log = logging.getLogger("barracuda.monitor")
@@ -35,15 +36,8 @@ class Incidents:
     def record(self, state: dict[str, Any], now: float, check: str, evidence: str,
                action: str, result: str, *, alert: bool = False,
                recovery: bool = False) -> dict[str, Any]:
-        entry: dict[str, Any] = {"time": stamp(now), "check": check, "evidence": evidence,
-                                 "action": action, "result": result}
-        line = json.dumps(entry, sort_keys=False) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        entry = record_incident(check, evidence, action, result, log=self.path,
+                                when=datetime.fromtimestamp(now, UTC))
         log.warning("incident: %s: %s -> %s (%s)", check, evidence, action, result)
         state["last_incident"] = entry
         if self._should_mail(state, now, check, alert=alert, recovery=recovery):
