@@ -3,6 +3,7 @@ verify; on any failure or SIGINT/SIGTERM roll back to the checkpoint and say wha
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -13,9 +14,10 @@ from types import FrameType
 
 from installer.checkpoint import Checkpoint
 from installer.errors import ApplyError, BarracudaError, Interrupted, RollbackError
-from installer.plan import Component, ordered
+from installer.plan import Component, Validator, ordered
 from installer.resources.base import Change, Context, Resource
 from installer.resources.system import Service
+from installer.staging import pending_paths, run_staged
 
 
 @dataclass
@@ -104,6 +106,8 @@ class Applier:
         self._total = sum(len(resources) for _, resources in plan)
         try:
             with interruptible():
+                if self.ctx.target.live:
+                    self._prevalidate(plan)
                 for component, resources in plan:
                     self._component(component, resources)
         except (BarracudaError, OSError) as exc:
@@ -111,6 +115,29 @@ class Applier:
             self._rollback(exc)
         self.outcome.seconds = time.monotonic() - started
         return self.outcome
+
+    def _prevalidate(self, plan: list[tuple[Component, list[Resource]]]) -> None:
+        """Run the validators of every component with pending file changes against the whole
+        run's files staged over the live tree (installer/staging.py), before the first
+        change. Validators whose program is not installed yet are left to the post-write
+        check, as is everything where staging is unavailable."""
+        staged: list[Resource] = []
+        validators: dict[tuple[str, ...], Validator] = {}
+        for component, resources in plan:
+            pending = pending_paths(self.ctx, resources)
+            staged += pending
+            if pending:
+                for validator in component.validators:
+                    if shutil.which(validator.argv[0]):
+                        validators.setdefault(tuple(validator.argv), validator)
+        for validator in validators.values():
+            result = run_staged(self.ctx, staged, validator.argv).result
+            if result is None:
+                return
+            if not result.ok:
+                detail = _first_error(result.output) or f"rc {result.rc}"
+                raise ApplyError(f"{validator.what} failed on the staged change, before "
+                                 f"anything was changed: {detail}")
 
     def _component(self, component: Component, resources: list[Resource]) -> None:
         # Files and packages first, then validation, then services, then reloads.

@@ -1,0 +1,72 @@
+"""Staged validation: the validator sees the run's files over the live tree, in a private
+mount namespace; the live tree never changes, and nothing stays mounted."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from installer.facts import Facts
+from installer.resources.base import Context
+from installer.resources.files import Absent, File
+from installer.runner import SubprocessRunner
+from installer.staging import pending_paths, run_staged, top_of
+from installer.state import ManagedState
+from installer.target import Target
+
+
+def test_top_of() -> None:
+    assert top_of("/etc/nginx/conf.d/x.conf") == "/etc/nginx"
+    assert top_of("/etc/nginx/nginx.conf") == "/etc/nginx"
+    assert top_of("/root/.my.cnf") == "/root"
+    assert top_of("/data/disk/o1/config/a.conf") == "/data/disk"
+
+
+def live_ctx() -> Context:
+    target = Target(Path("/"))
+    runner = SubprocessRunner()
+    return Context(target=target, runner=runner, facts=Facts(target, runner), services=None,
+                   state=ManagedState(Path("/nonexistent/state.json")),
+                   backup_dir=Path("/nonexistent"), log=logging.getLogger("test"))
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root")
+
+
+@needs_root
+def test_validator_sees_the_staged_tree_and_the_live_tree_stays(tmp_path: Path) -> None:
+    live = tmp_path / "site.conf"
+    live.write_text("old\n")
+    gone = tmp_path / "gone.conf"
+    gone.write_text("still here\n")
+    ctx = live_ctx()
+    resources = [File(str(live), content="new\n", comment=""),
+                 File(str(tmp_path / "added.conf"), content="added\n", comment=""),
+                 Absent(str(gone))]
+    assert len(pending_paths(ctx, resources)) == 3
+    script = (f"cat {live} {tmp_path}/added.conf; test -e {gone} && echo GONE-VISIBLE; "
+              "grep -c overlay /proc/self/mounts")
+    staged = run_staged(ctx, resources, ["sh", "-c", script]).result
+    if staged is None:
+        pytest.skip("overlayfs is not available on this machine")
+    assert staged.ok, staged.output
+    lines = staged.stdout.splitlines()
+    assert lines[:2] == ["new", "added"] and "GONE-VISIBLE" not in lines
+    assert int(lines[-1]) >= 1
+    assert live.read_text() == "old\n" and gone.exists()
+    assert not (tmp_path / "added.conf").exists()
+    with open("/proc/self/mounts") as mounts:
+        assert str(tmp_path) not in mounts.read()
+
+
+@needs_root
+def test_a_failing_validator_is_reported_not_hidden(tmp_path: Path) -> None:
+    ctx = live_ctx()
+    staged = run_staged(ctx, [File(str(tmp_path / "x.conf"), content="x\n")],
+                        ["sh", "-c", "echo '[emerg] bad' >&2; exit 1"]).result
+    if staged is None:
+        pytest.skip("overlayfs is not available on this machine")
+    assert staged.rc == 1 and "[emerg] bad" in staged.output
