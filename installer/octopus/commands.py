@@ -239,16 +239,22 @@ def site_set(name: str, domain: str, settings: SiteSettings) -> Builder:
     def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         instance = model.existing(facts.target, name)
         loaded = load_instance(config, facts, redactor, instance)
-        found = [s for s in loaded.state.sites if s.domain == domain.lower()]
-        if not found:
-            known = " ".join(s.domain for s in loaded.state.sites) or "none"
-            raise ConfigError(f'instance {name} has no site "{domain}" (sites: {known})')
-        new = settings.applied(found[0], facts)
-        state = replace(loaded.state, sites=[new if s is found[0] else s
+        site = _site(loaded, domain)
+        new = settings.applied(site, facts)
+        state = replace(loaded.state, sites=[new if s is site else s
                                              for s in loaded.state.sites])
         return _converge(replace(loaded, state=state))
 
     return build
+
+
+def _site(loaded: Loaded, domain: str) -> SiteRecord:
+    """The instance's site `domain`; ConfigError naming the sites it has."""
+    for site in loaded.state.sites:
+        if site.domain == domain.lower():
+            return site
+    known = " ".join(s.domain for s in loaded.state.sites) or "none"
+    raise ConfigError(f'instance {loaded.instance.name} has no site "{domain}" (sites: {known})')
 
 
 def _drop_sql(databases: Sequence[str], users: Sequence[str]) -> str:
@@ -282,11 +288,7 @@ def site_remove(name: str, domain: str) -> Builder:
     def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         instance = model.existing(facts.target, name)
         loaded = load_instance(config, facts, redactor, instance)
-        found = [s for s in loaded.state.sites if s.domain == domain.lower()]
-        if not found:
-            known = " ".join(s.domain for s in loaded.state.sites) or "none"
-            raise ConfigError(f'instance {name} has no site "{domain}" (sites: {known})')
-        site = found[0]
+        site = _site(loaded, domain)
         platforms = [p for p in loaded.state.platforms if p.name == site.platform]
         dest = f"{instance.root}/backups/{archive_name(site.domain)}"
 

@@ -33,6 +33,7 @@ WEB_SERVER_USER = "www-data"
 DB_HOST = "localhost"
 DB_PORT = "3306"
 LOGIN_SHELL = "/bin/bash"
+DEFAULT_SERVER_HEADER = "X-Barracuda-Server"  # set by templates/nginx/master_vhost.conf.j2
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,9 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
 
 
 def sites_answer(state: InstanceState, attempts: int = 30) -> Callable[[Context], str | None]:
-    """After a reload, every site reaches its PHP pool: no 502 or 504 on its front page."""
+    """After a reload, every site is served by its own vhost (not yet by the default
+    server, which marks its answers) and reaches its PHP pool (no 502 or 504), asked past
+    the Speed Booster."""
 
     def probe(ctx: Context) -> str | None:
         problem = None
@@ -301,13 +304,15 @@ def sites_answer(state: InstanceState, attempts: int = 30) -> Callable[[Context]
             problem = "no answer"
             for _ in range(attempts):
                 try:
-                    response = requests.get("http://127.0.0.1/", timeout=5,
+                    response = requests.get("http://127.0.0.1/?nocache=1", timeout=5,
                                             headers={"Host": site.domain},
                                             allow_redirects=False)
-                    if response.status_code not in (502, 504):
+                    default = response.headers.get(DEFAULT_SERVER_HEADER) == "default"
+                    if response.status_code not in (502, 504) and not default:
                         problem = None
                         break
-                    problem = f"HTTP {response.status_code}"
+                    problem = ("answered by the default server" if default
+                               else f"HTTP {response.status_code}")
                 except requests.RequestException as exc:
                     problem = str(exc)
                 time.sleep(0.5)
