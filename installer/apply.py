@@ -119,14 +119,20 @@ class Applier:
     def _prevalidate(self, plan: list[tuple[Component, list[Resource]]]) -> None:
         """Run the validators of every component with pending file changes against the whole
         run's files staged over the live tree (installer/staging.py), before the first
-        change. Validators whose program is not installed yet are left to the post-write
-        check, as is everything where staging is unavailable."""
+        change. Validators whose program is not installed yet, and those of components at or
+        after a pending account, package or tree change (a pool names a user that does not
+        exist yet), are left to the post-write check, as is everything where staging is
+        unavailable."""
         staged: list[Resource] = []
         validators: dict[tuple[str, ...], Validator] = {}
+        blocked = False  # an account, package or tree change is pending from here on
         for component, resources in plan:
             pending = pending_paths(self.ctx, resources)
             staged += pending
-            if pending:
+            blocked = blocked or any(
+                r.changes_environment and any(c.executed for c in r.check(self.ctx))
+                for r in resources)
+            if pending and not blocked:
                 for validator in component.validators:
                     if shutil.which(validator.argv[0]):
                         validators.setdefault(tuple(validator.argv), validator)

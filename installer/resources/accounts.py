@@ -16,6 +16,8 @@ NO_LOGIN = "/usr/sbin/nologin"
 
 @dataclass
 class Group(Resource):
+    changes_environment = True
+
     name: str
     system: bool = True
 
@@ -45,6 +47,8 @@ class User(Resource):
     """An account with its primary group, supplementary groups, home and shell. The home
     directory itself is a Directory resource of its own (its mode and owner are converged
     there); useradd never copies /etc/skel into it."""
+
+    changes_environment = True
 
     name: str
     home: str
@@ -123,6 +127,8 @@ class GroupMember(Resource):
     """`user` is a supplementary member of `group` (e.g. the web server of an instance's
     group, so it may read the instance's code and files)."""
 
+    changes_environment = True
+
     user: str
     member_of: str
 
@@ -153,6 +159,8 @@ class UserAbsent(Resource):
     their last request) get a few seconds to exit, then are stopped; its files are not
     touched here (they were backed up and are removed as trees)."""
 
+    changes_environment = True
+
     name: str
     grace_s: float = 10.0
 
@@ -182,6 +190,8 @@ class UserAbsent(Resource):
 
 @dataclass
 class GroupAbsent(Resource):
+    changes_environment = True
+
     name: str
 
     @property

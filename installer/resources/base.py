@@ -9,6 +9,7 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from installer.facts import Facts
 from installer.runner import Runner
@@ -57,6 +58,11 @@ class Context:
 @dataclass(kw_only=True)
 class Resource(ABC):
     """One piece of desired state. Subclasses are dataclasses with their own fields."""
+
+    # True for resources that change what validators read besides files (accounts,
+    # packages, code trees, certificates): while one of these is pending, validators of its
+    # component and of later ones cannot be run on a staged tree (installer/staging.py).
+    changes_environment: ClassVar[bool] = False
 
     group: str = "base"  # the component it belongs to (validators and reloads are per group)
     requires: tuple[str, ...] = ()  # ids of resources that must come first

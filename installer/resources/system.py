@@ -40,6 +40,8 @@ def services_held(ctx: Context) -> Iterator[None]:
 class Packages(Resource):
     """A set of distribution packages installed in one apt transaction."""
 
+    changes_environment = True
+
     name: str
     packages: list[str]
     recommends: bool = False

@@ -20,6 +20,8 @@ class CodeTree(Resource):
     by the group only. It is staged beside `path` and renamed into place, so a failed copy
     or clone leaves nothing behind."""
 
+    changes_environment = True
+
     path: str
     owner: str
     fgroup: str
@@ -92,6 +94,8 @@ class CodeTree(Resource):
 class TreeAbsent(Resource):
     """A directory tree that must be gone. Only used after the tree was archived (the
     archive's path is in the run's summary), so nothing is lost silently."""
+
+    changes_environment = True
 
     path: str
     why: str = ""

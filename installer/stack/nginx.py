@@ -65,6 +65,8 @@ def health_ok(ctx: Context, attempts: int = 30) -> str | None:
 class SelfSignedCertificate(Resource):
     """A self-signed certificate for `*.NAME` and NAME, made once and kept (key 0600)."""
 
+    changes_environment = True
+
     cert: str
     key: str
     common_name: str

@@ -38,6 +38,8 @@ class PackageUpgrade(Resource):
     """The installed packages of one component at the channel's versions: the newest the
     release offers, or the exact version the manifest pins (downgrades included)."""
 
+    changes_environment = True
+
     name: str
     packages: list[str]
     pins: dict[str, str] = field(default_factory=dict)
@@ -85,6 +87,8 @@ class PackageUpgrade(Resource):
 class SystemUpgrade(Resource):
     """Every upgradable operating-system package (`apt-get upgrade`: nothing is removed and
     no new package is pulled in); the packages' own scripts restart their services."""
+
+    changes_environment = True
 
     name: str = "system"
 

@@ -70,3 +70,40 @@ def test_a_failing_validator_is_reported_not_hidden(tmp_path: Path) -> None:
     if staged is None:
         pytest.skip("overlayfs is not available on this machine")
     assert staged.rc == 1 and "[emerg] bad" in staged.output
+
+
+def test_staged_check_runs_before_any_change_and_not_past_an_account_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from installer import apply
+    from installer.apply import Applier
+    from installer.checkpoint import Checkpoint
+    from installer.errors import ApplyError
+    from installer.plan import Component, Validator
+    from installer.resources.accounts import User
+    from installer.runner import Result
+    from tests.unit.test_resources import FakeServices, RecordingRunner, make_ctx
+
+    calls: list[list[str]] = []
+
+    def fake_staged(ctx: Context, resources: list[object], argv: list[str],
+                    timeout: float = 120) -> object:
+        calls.append(argv)
+        failing = argv[0] == "false"
+        return type("S", (), {"result": Result(tuple(argv), 1 if failing else 0,
+                                               "", "[emerg] staged" if failing else "")})()
+
+    monkeypatch.setattr(apply, "run_staged", fake_staged)
+    ctx = make_ctx(tmp_path, RecordingRunner(), FakeServices())
+    web = Component("web", [File("/etc/web/a.conf", content="a")],
+                    validators=[Validator(["false"], "web check")])
+    with pytest.raises(ApplyError, match="web check failed on the staged change, before "
+                       "anything was changed: \\[emerg\\] staged"):
+        Applier(ctx, Checkpoint(ctx.target, tmp_path / "cp")).run([web])
+    assert calls == [["false"]] and not (tmp_path / "etc/web/a.conf").exists()
+
+    calls.clear()
+    accounts = Component("accounts", [User("barracuda-test-nobody", home="/x", primary="x")])
+    pool = Component("pool", [File("/etc/pool/p.conf", content="p")],
+                     validators=[Validator(["true"], "pool check")])
+    Applier(ctx, Checkpoint(ctx.target, tmp_path / "cp2")).run([accounts, pool])
+    assert calls == []  # the pool names a user that does not exist yet: checked after writing
