@@ -237,13 +237,14 @@ def socket_appears(path: str, attempts: int = 40) -> Callable[[Context], str | N
 def sites(state: InstanceState) -> Component:
     i = state.instance
     dirs = load_profile("octopus")["site_directories"]
-    resources: list[Resource] = []
+    # Each platform's sites/ directory once, however many sites it carries.
+    resources: list[Resource] = [
+        Directory(f"{i.platform_dir(name)}/sites", mode=0o750, owner=i.name, fgroup=i.group)
+        for name in dict.fromkeys(site.platform for site in state.sites)]
     for site in state.sites:
         site_dir = i.site_dir(site)
-        platform_sites = site_dir.rsplit("/", 1)[0]
         resources += [
             File(i.site_record(site.domain), content=site.dump(), mode=0o600, secret=True),
-            Directory(platform_sites, mode=0o750, owner=i.name, fgroup=i.group),
             Directory(site_dir, mode=0o750, owner=i.name, fgroup=i.group),
             *(Directory(f"{site_dir}/{d['path']}", mode=int(d["mode"], 8), owner=i.web_user,
                         fgroup=i.group) for d in dirs),

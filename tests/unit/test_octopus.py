@@ -237,3 +237,13 @@ def test_a_site_on_another_version_gets_a_pool_of_its_own() -> None:
     assert state.php_versions == ["8.2", "8.3"]
     names = [c.name for c in build_instance(state, stack, [])]
     assert "o1-php8.2" in names and "o1-php8.3" in names
+
+
+def test_two_sites_on_one_platform() -> None:
+    sites = [SiteRecord("a.example.org", "web", "o1_a", "o1_a", "pw"),
+             SiteRecord("b.example.org", "web", "o1_b", "o1_b", "pw")]
+    components = build_instance(instance_state("8.2", sites), two_php_stack(), [])
+    site_dirs = next(c for c in components if c.name == "o1-sites").resources
+    ids = [r.id for r in site_dirs]
+    assert ids.count("dir:/data/disk/o1/platforms/web/sites") == 1
+    assert "dir:/data/disk/o1/platforms/web/sites/b.example.org/files" in ids
