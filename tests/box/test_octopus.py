@@ -229,6 +229,25 @@ def test_bad_input_is_one_line_and_changes_nothing(box: Box, instances: dict[str
     assert tree_digest(box) == before
 
 
+def test_a_site_whose_vhost_would_not_load_leaves_nothing_behind(
+        box: Box, instances: dict[str, str]) -> None:
+    box.write_file("/root/bad.crt", "-----BEGIN CERTIFICATE-----\nnope\n"
+                   "-----END CERTIFICATE-----\n")
+    before = tree_digest(box)
+    result = octopus(box, "site", "add", "o1", "broken.example.org", "--platform", "web",
+                     "--certificate", "/root/bad.crt", "--certificate-key", "/root/bad.crt",
+                     "--yes", check=False)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "nginx -t failed on the staged change, before anything was changed" in (
+        result.stderr), result.stderr[-2000:]
+    assert tree_digest(box) == before
+    # Validation came before the first change: no database, no account, no record.
+    assert box.run("mariadb -N -e \"SHOW DATABASES LIKE 'o1\\_broken%'\"").stdout == ""
+    assert box.run("mariadb -N -e \"SELECT User FROM mysql.global_priv WHERE User LIKE "
+                   "'o1\\_broken%'\"").stdout == ""
+    assert get(box, "one.example.org")[0] == "200"
+
+
 def test_removing_o2_keeps_o1_serving_and_keeps_o2_backup(box: Box,
                                                           instances: dict[str, str]) -> None:
     loop = box.run(
