@@ -36,30 +36,45 @@ def is_held(path: Path) -> bool:
     return False
 
 
+def acquire(fd: int, wait: float, step: float = 0.2) -> bool:
+    """Take an exclusive flock on `fd`, waiting up to `wait` seconds; False if still held."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(step)
+
+
 @contextmanager
-def locked(path: Path, wait: float = 10.0) -> Iterator[None]:
-    """Hold the lock at `path`; wait up to `wait` seconds, then fail naming the holder."""
+def holding(path: Path, wait: float) -> Iterator[bool]:
+    """Yield True while this process holds the lock at `path` (its PID written in it), or
+    False when another process still held it after `wait` seconds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockError(
-                        f"another barracuda run (PID {holder(path)}) holds {path}; "
-                        "try again when it has finished"
-                    ) from None
-                time.sleep(0.2)
+        if not acquire(fd, wait):
+            yield False
+            return
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         try:
-            yield
+            yield True
         finally:
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def locked(path: Path, wait: float = 10.0) -> Iterator[None]:
+    """Hold the lock at `path`; wait up to `wait` seconds, then fail naming the holder."""
+    with holding(path, wait) as held:
+        if not held:
+            raise LockError(f"another barracuda run (PID {holder(path)}) holds {path}; "
+                            "try again when it has finished")
+        yield

@@ -4,13 +4,12 @@ stands aside (touches nothing) while an install or upgrade holds the installer l
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import logging.handlers
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from installer.agents.monitor.specs import ServiceSpec, specs_for
 from installer.config import Config
 from installer.data import load_profile
 from installer.facts import Facts
-from installer.lock import LOCK_FILE, is_held
+from installer.lock import LOCK_FILE, holding, is_held
 from installer.plan import Component
 from installer.runner import Runner
 from installer.services import ServiceManager
@@ -89,32 +88,10 @@ def start_log(prof: dict[str, Any]) -> None:
     logger.propagate = False
 
 
-@contextmanager
-def monitor_lock(path: Path, wait: float) -> Iterator[bool]:
-    """Yield True when this run holds the monitor lock (waiting up to `wait` seconds for the
+def monitor_lock(path: Path, wait: float) -> AbstractContextManager[bool]:
+    """True when this run holds the monitor lock (waiting up to `wait` seconds for the
     previous run to finish), False when another run still has it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        try:
-            yield True
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    return holding(path, wait)
 
 
 def installer_busy() -> bool:

@@ -5,10 +5,8 @@ an flock so `barracuda monitor reset` never races a running cycle."""
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 
 from installer.errors import LockError
 from installer.fileops import write_atomic
+from installer.lock import acquire
 
 
 def empty() -> dict[str, Any]:
@@ -48,15 +47,8 @@ def editing(path: Path, wait: float = 120.0) -> Iterator[dict[str, Any]]:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockError(f"{path} is locked by a monitor cycle; try again") from None
-                time.sleep(0.1)
+        if not acquire(fd, wait, step=0.1):
+            raise LockError(f"{path} is locked by a monitor cycle; try again")
         data = load(path)
         before = copy.deepcopy(data)
         yield data
