@@ -12,7 +12,9 @@ load, no broken file ever sits in the live tree).
 The namespace dies with the validator, so nothing is left mounted. Where overlays cannot be
 mounted (no CAP_SYS_ADMIN, no overlayfs), staging reports itself unavailable and the run
 keeps its second line of defence: validation after writing, before any reload, with
-rollback.
+rollback. So does a chroot (the sysv test box), where / is not a mount point and unshare
+cannot make the namespace's propagation private: mounting without that could leak the
+overlays into the parent namespace, so it is never tried.
 
 Run as `python -m installer.staging SPEC -- ARGV...` inside the namespace: it mounts the
 overlays listed in SPEC (JSON) and execs ARGV."""
@@ -27,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from installer.resources.base import Context, Resource
@@ -35,6 +37,7 @@ from installer.resources.files import Absent, File, Symlink
 from installer.runner import Result
 
 UNAVAILABLE = 97  # the exit code that means "could not stage", not "the validator failed"
+READY = "staging: overlays mounted"  # printed just before the validator runs
 STAGE_PARENT = "/run"
 
 
@@ -111,10 +114,14 @@ def run_staged(ctx: Context, resources: list[Resource], argv: list[str],
         result = ctx.runner.run(
             ["unshare", "--mount", "--propagation", "private", sys.executable, "-m",
              "installer.staging", str(spec_file), "--", *argv], check=False, timeout=timeout)
-        if result.rc == UNAVAILABLE:
+        if READY not in result.stderr:
+            # unshare itself failed (in a chroot / is not a mount point, so its propagation
+            # cannot be made private), or no overlay could be mounted.
             ctx.log.info("staged validation unavailable here: %s", result.output[-300:])
             return Staged(None)
-        return Staged(result)
+        stderr = "".join(line for line in result.stderr.splitlines(keepends=True)
+                         if line.strip() != READY)
+        return Staged(replace(result, stderr=stderr))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -134,6 +141,7 @@ def main(args: list[str]) -> int:
                   file=sys.stderr)
             return UNAVAILABLE
     argv = args[2:]
+    print(READY, file=sys.stderr, flush=True)
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:

@@ -107,3 +107,21 @@ def test_staged_check_runs_before_any_change_and_not_past_an_account_change(
                      validators=[Validator(["true"], "pool check")])
     Applier(ctx, Checkpoint(ctx.target, tmp_path / "cp2")).run([accounts, pool])
     assert calls == []  # the pool names a user that does not exist yet: checked after writing
+
+
+@needs_root
+def test_a_namespace_that_cannot_be_made_is_unavailable_not_a_failure(tmp_path: Path) -> None:
+    from dataclasses import replace as with_
+
+    from installer.runner import Result
+
+    class ChrootRunner:
+        """unshare fails as it does in a chroot, before the validator could run."""
+
+        def run(self, argv: list[str], **_: object) -> Result:
+            return Result(tuple(argv), 1, "", "unshare: cannot change root filesystem "
+                          "propagation: Invalid argument\n")
+
+    ctx = with_(live_ctx(), runner=ChrootRunner())  # type: ignore[arg-type]
+    staged = run_staged(ctx, [File(str(tmp_path / "x.conf"), content="x\n")], ["nginx", "-t"])
+    assert staged.result is None
