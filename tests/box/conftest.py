@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from . import boxes, rootfs
 from .boxes import Box, start_box
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 BOX_VARIANTS = ["systemd-bookworm", "systemd-trixie", "sysv-bookworm"]
 _ARTIFACTS = pytest.StashKey[list[Path]]()
 
@@ -128,6 +130,26 @@ def finish_box(box: Box, config: pytest.Config) -> None:
             config.stash[_ARTIFACTS].append(box.artifacts_dir)
     finally:
         box.stop()
+
+
+@contextmanager
+def installed_box(config: pytest.Config, *, kind: str = "systemd", release: str = "bookworm",
+                  cnf: str = "") -> Iterator[Box]:
+    """A fresh box with the project installed by `./install.sh --yes` (after writing `cnf`
+    as /root/.barracuda.cnf, when given); its artifacts are kept if a test using it fails."""
+    box = start_box(kind, release)
+    try:
+        if cnf:
+            box.write_file("/root/.barracuda.cnf", cnf, 0o600)
+        box.install_project(REPO)
+        yield box
+    finally:
+        finish_box(box, config)
+
+
+def octopus(box: Box, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`octopus ARGS` in the box."""
+    return box.run(["octopus", *args], check=check)
 
 
 class BoxFactory:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 import yaml
 
-from tests.box.boxes import Box, start_box
-from tests.box.conftest import finish_box
+from tests.box.boxes import Box
+from tests.box.conftest import installed_box, octopus
 from tests.box.test_install import REPO, summary
 
 NGINX = yaml.safe_load((REPO / "profiles" / "nginx.yml").read_text())
@@ -59,17 +58,9 @@ CONFIG = "_CPU_SPIDER_RATIO=90\n_CPU_MAX_RATIO=95\n_CPU_CRIT_RATIO=99\n"
 
 @pytest.fixture(scope="module")
 def box(box_prereqs: None, request: pytest.FixtureRequest) -> Iterator[Box]:
-    box = start_box("systemd", "bookworm")
-    try:
-        box.write_file("/root/.barracuda.cnf", CONFIG, 0o600)
-        box.install_project(REPO)
-        yield box
-    finally:
-        finish_box(box, request.config)
+    with installed_box(request.config, cnf=CONFIG) as installed:
+        yield installed
 
-
-def octopus(box: Box, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return box.run(["octopus", *args], check=check)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ PHP and from the shell, idempotent upgrades, one-line errors, and removal with a
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.box.boxes import Box, start_box
-from tests.box.conftest import finish_box
-from tests.box.test_install import REPO, summary
+from tests.box.boxes import Box
+from tests.box.conftest import installed_box, octopus
+from tests.box.test_install import summary
 
 # The platform: a front controller that uses the credentials Nginx hands it, and a few
 # probes the isolation tests call.
@@ -55,16 +54,9 @@ SITES = {"o1": "one.example.org", "o2": "two.example.org"}
 
 @pytest.fixture(scope="module")
 def box(box_prereqs: None, request: pytest.FixtureRequest) -> Iterator[Box]:
-    box = start_box("systemd", "bookworm")
-    try:
-        box.install_project(REPO)
-        yield box
-    finally:
-        finish_box(box, request.config)
+    with installed_box(request.config) as installed:
+        yield installed
 
-
-def octopus(box: Box, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return box.run(["octopus", *args], check=check)
 
 
 def get(box: Box, host: str, query: str = "", *, https: bool = False) -> tuple[str, str]:
