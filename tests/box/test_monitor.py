@@ -266,7 +266,10 @@ def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
     seen = len(incidents(box))
     asides = box.read_file(PROFILE["log_file"]).count("standing aside")
     # A real run with work to do (apt fetches its package lists again and reinstalls a base
-    # package), so it holds the lock for several cycles.
+    # package), so it holds the lock for several cycles; a dpkg hook that sleeps makes sure
+    # it does, however warm the package cache is.
+    slow = "/etc/apt/apt.conf.d/99test-slow-dpkg"
+    box.write_file(slow, f'DPkg::Pre-Invoke {{ "sleep {4 * INTERVAL}"; }};\n')
     box.run("dpkg --remove unzip && rm -rf /var/lib/apt/lists/*")
     box.run("setsid barracuda install --yes > /root/install-during.log 2>&1 < /dev/null &")
     wait_for("the installer lock is held", held, 30, step=0.05)
@@ -278,6 +281,7 @@ def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
             "the shield was raised while the installer held its lock"
         overlap = time.monotonic() - start
         time.sleep(0.1)
+    box.run(["rm", "-f", slow])
     assert incidents(box)[seen:] == []
     print(f"[monitor] {box.name}: install held the lock {overlap:.1f} s: nothing touched")
     assert overlap > 2 * INTERVAL, "the install was too short to prove anything"
