@@ -3,28 +3,15 @@ distribution's tools on a live target."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
 
 from installer.errors import DataError
-from installer.facts import Facts
 from installer.resources.accounts import NO_LOGIN, Group, User
-from installer.resources.base import Context
 from installer.resources.cron import CronJob, cron_file
-from installer.runner import SubprocessRunner
-from installer.state import ManagedState
-from installer.target import Target
+from tests.unit.test_engine import ctx_for
 from tests.unit.test_resources import FakeServices, RecordingRunner, make_ctx
-
-
-def tree_ctx(root: Path) -> Context:
-    target = Target(root)
-    runner = SubprocessRunner()
-    return Context(target=target, runner=runner, facts=Facts(target, runner), services=None,
-                   state=ManagedState.load(target), backup_dir=root / "moved",
-                   log=logging.getLogger("test"))
 
 
 def write_accounts(root: Path) -> None:
@@ -37,7 +24,7 @@ def write_accounts(root: Path) -> None:
 
 def test_missing_user_and_group_are_planned_only_under_root(tmp_path: Path) -> None:
     write_accounts(tmp_path)
-    ctx = tree_ctx(tmp_path)
+    ctx = ctx_for(tmp_path)
     user = User("o2", home="/data/disk/o2", primary="users")
     [change] = user.check(ctx)
     assert (change.action, change.executed) == ("create", False)
@@ -47,7 +34,7 @@ def test_missing_user_and_group_are_planned_only_under_root(tmp_path: Path) -> N
 
 def test_existing_user_reports_each_difference(tmp_path: Path) -> None:
     write_accounts(tmp_path)
-    ctx = tree_ctx(tmp_path)
+    ctx = ctx_for(tmp_path)
     wanted = User("o1", home="/data/disk/o1", primary="users", groups=("www-data", "redis"))
     assert [c.action for c in wanted.check(ctx)] == ["shell", "groups"]
     assert "not in redis" in wanted.check(ctx)[1].reason
