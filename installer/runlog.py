@@ -55,14 +55,19 @@ def start_run_log(target: Target, command: str, redactor: Redactor, keep: int = 
     handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(redactor)
+    log_to(handler, logging.DEBUG)
+    return path
+
+
+def log_to(handler: logging.Handler, level: int) -> None:
+    """Make `handler` the only destination of the `barracuda` logger (closing the others)."""
     logger = logging.getLogger("barracuda")
     for old in list(logger.handlers):
         logger.removeHandler(old)
         old.close()
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(level)
     logger.propagate = False
-    return path
 
 
 def append_versions(target: Target, fields: dict[str, str]) -> None:

@@ -24,6 +24,7 @@ from installer.data import load_profile
 from installer.facts import Facts
 from installer.lock import LOCK_FILE, holding, is_held
 from installer.plan import Component
+from installer.runlog import log_to
 from installer.runner import Runner
 from installer.services import ServiceManager
 from installer.stack.release import Release
@@ -79,13 +80,7 @@ def start_log(prof: dict[str, Any]) -> None:
         path, maxBytes=int(prof.get("log_max_bytes", 1 << 20)),
         backupCount=int(prof.get("log_backups", 3)), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("barracuda")
-    for old in list(logger.handlers):
-        logger.removeHandler(old)
-        old.close()
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    log_to(handler, logging.INFO)
 
 
 def monitor_lock(path: Path, wait: float) -> AbstractContextManager[bool]:
