@@ -120,9 +120,7 @@ class Archive(Resource):
     def check(self, ctx: Context) -> list[Change]:
         if ctx.target.path(self.dest).exists():
             return []
-        live = ctx.target.live
-        return [self.change("create", f"{self.what} is backed up first"
-                            + ("" if live else " (planned only under --root)"), executed=live)]
+        return [self.live_change(ctx, "create", f"{self.what} is backed up first")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if ctx.target.live:

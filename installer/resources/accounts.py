@@ -32,9 +32,7 @@ class Group(Resource):
     def check(self, ctx: Context) -> list[Change]:
         if ctx.facts.group_id(self.name) is not None:
             return []
-        live = ctx.target.live
-        return [self.change("create", "missing" if live else "missing (planned only under --root)",
-                            executed=live)]
+        return [self.live_change(ctx, "create", "missing")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if ctx.target.live:
@@ -76,25 +74,20 @@ class User(Resource):
         return missing
 
     def check(self, ctx: Context) -> list[Change]:
-        live = ctx.target.live
-        suffix = "" if live else " (planned only under --root)"
         account = ctx.facts.user(self.name)
         if account is None:
-            return [self.change("create", f"missing{suffix}", executed=live)]
+            return [self.live_change(ctx, "create", "missing")]
         changes = []
         if account.home != self.home:
-            changes.append(self.change("home", f"home {account.home} -> {self.home}{suffix}",
-                                       executed=live))
+            changes.append(self.live_change(ctx, "home", f"home {account.home} -> {self.home}"))
         if account.shell != self.login_shell:
-            changes.append(self.change(
-                "shell", f"shell {account.shell} -> {self.login_shell}{suffix}", executed=live))
+            changes.append(self.live_change(
+                ctx, "shell", f"shell {account.shell} -> {self.login_shell}"))
         if ctx.facts.group_id(self.primary) != account.gid:
-            changes.append(self.change("group", f"primary group -> {self.primary}{suffix}",
-                                       executed=live))
+            changes.append(self.live_change(ctx, "group", f"primary group -> {self.primary}"))
         missing = self._missing_groups(ctx)
         if missing:
-            changes.append(self.change("groups", f"not in {','.join(missing)}{suffix}",
-                                       executed=live))
+            changes.append(self.live_change(ctx, "groups", f"not in {','.join(missing)}"))
         return changes
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
@@ -143,9 +136,7 @@ class GroupMember(Resource):
     def check(self, ctx: Context) -> list[Change]:
         if self.user in (ctx.facts.group_members(self.member_of) or ()):
             return []
-        live = ctx.target.live
-        return [self.change("add", f"{self.user} is not in {self.member_of}"
-                            + ("" if live else " (planned only under --root)"), executed=live)]
+        return [self.live_change(ctx, "add", f"{self.user} is not in {self.member_of}")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if ctx.target.live:
@@ -175,9 +166,7 @@ class UserAbsent(Resource):
     def check(self, ctx: Context) -> list[Change]:
         if ctx.facts.user(self.name) is None:
             return []
-        live = ctx.target.live
-        return [self.change("remove", "exists" if live else "exists (planned only under --root)",
-                            executed=live)]
+        return [self.live_change(ctx, "remove", "exists")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if not ctx.target.live:
@@ -205,9 +194,7 @@ class GroupAbsent(Resource):
     def check(self, ctx: Context) -> list[Change]:
         if ctx.facts.group_id(self.name) is None:
             return []
-        live = ctx.target.live
-        return [self.change("remove", "exists" if live else "exists (planned only under --root)",
-                            executed=live)]
+        return [self.live_change(ctx, "remove", "exists")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if ctx.target.live:

@@ -17,6 +17,8 @@ from installer.services import ServiceManager
 from installer.state import ManagedState
 from installer.target import Target
 
+PLANNED_ONLY = "(planned only under --root)"
+
 
 @dataclass(frozen=True)
 class Change:
@@ -90,3 +92,10 @@ class Resource(ABC):
 
     def change(self, action: str, reason: str, diff: str = "", executed: bool = True) -> Change:
         return Change(self.id, action, reason, diff, executed)
+
+    def live_change(self, ctx: Context, action: str, reason: str) -> Change:
+        """A change made through another program (useradd, apt, openssl ...): executed on a
+        live machine, planned only under --root (and the reason says so)."""
+        live = ctx.target.live
+        return self.change(action, reason if live else f"{reason} {PLANNED_ONLY}",
+                           executed=live)

@@ -62,9 +62,7 @@ class Packages(Resource):
         missing = self._missing(ctx)
         if not missing:
             return []
-        live = ctx.target.live
-        reason = "not installed" if live else "not installed (planned only under --root)"
-        return [self.change("install", f"{' '.join(missing)}: {reason}", executed=live)]
+        return [self.live_change(ctx, "install", f"{' '.join(missing)}: not installed")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if not ctx.target.live:
@@ -146,7 +144,7 @@ class Command(Resource):
 
     def check(self, ctx: Context) -> list[Change]:
         if not ctx.target.live:
-            return [self.change("run", f"{self.why} (planned only under --root)", executed=False)]
+            return [self.live_change(ctx, "run", self.why)]
         if self.done(ctx):
             return []
         return [self.change("run", self.why)]

@@ -84,9 +84,8 @@ class SelfSignedCertificate(Resource):
     def check(self, ctx: Context) -> list[Change]:
         if ctx.facts.file(self.cert).exists and ctx.facts.file(self.key).exists:
             return []
-        live = ctx.target.live
-        return [self.change("create", f"missing: a self-signed *.{self.common_name} certificate"
-                            + ("" if live else " (planned only under --root)"), executed=live)]
+        return [self.live_change(
+            ctx, "create", f"missing: a self-signed *.{self.common_name} certificate")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if not ctx.target.live:
