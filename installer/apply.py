@@ -1,5 +1,6 @@
 """Apply a plan: re-check each resource, checkpoint, change, validate, start, reload once,
-verify; on any failure or SIGINT/SIGTERM roll back to the checkpoint and say what was restored."""
+verify; on any failure or SIGINT/SIGTERM/SIGHUP/SIGQUIT undo the run's journal (databases,
+accounts, trees), restore the checkpointed files and say in one sentence what was restored."""
 
 from __future__ import annotations
 
@@ -49,9 +50,13 @@ class Outcome:
 Progress = Callable[[int, int, Result], None]
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into Interrupted, so a run stopped midway rolls back."""
+    """Turn SIGINT, SIGTERM, SIGHUP (a dropped SSH session) and SIGQUIT into Interrupted,
+    so a run stopped midway rolls back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -59,7 +64,7 @@ def interruptible() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(f"stopped by {signal.Signals(signum).name}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -112,7 +117,10 @@ class Applier:
                     self._component(component, resources)
         except (BarracudaError, OSError) as exc:
             self.outcome.seconds = time.monotonic() - started
-            self._rollback(exc)
+            with interruptible():
+                self._rollback(exc)
+        for problem in self.ctx.journal.commit():
+            self.ctx.note(problem)
         self.outcome.seconds = time.monotonic() - started
         return self.outcome
 
@@ -204,6 +212,7 @@ class Applier:
             self.progress(self._index, self._total, result)
 
     def _rollback(self, exc: BaseException) -> None:
+        undo = self.ctx.journal.undo()
         try:
             restored = self.checkpoint.restore()
         except RollbackError as failed:
@@ -215,12 +224,24 @@ class Applier:
                 reloaded.append(handler.replace(":", " "))
             except BarracudaError:
                 pass  # the service was broken by the change itself; it is restored now
+        parts = []
+        if undo.undone:
+            parts.append(f"undid {_listed(undo.undone)}")
         if restored:
-            more = f" and {len(restored) - 3} more" if len(restored) > 3 else ""
-            shown = ", ".join(restored[:3]) + more
-            sentence = f"Rolled back: restored {shown} from {self.checkpoint.directory}"
+            parts.append(f"restored {_listed(restored)} from {self.checkpoint.directory}")
+        if parts:
+            sentence = "Rolled back: " + "; ".join(parts)
             if reloaded:
                 sentence += f", then ran {', '.join(reloaded)}"
         else:
-            sentence = "No file had been changed yet"
+            sentence = "No file had been changed yet, nor anything else"
+        left = [*undo.failed, *undo.kept]
+        if left:
+            detail = f"{sentence}. Could not undo: {_listed(left, 5)}"
+            raise RollbackError(f"{exc}. {detail}.") from exc
         raise ApplyError(f"{exc}. {sentence}.") from exc
+
+
+def _listed(items: list[str], shown: int = 3) -> str:
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more

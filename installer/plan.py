@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from installer.config import Config
 from installer.errors import DataError
+from installer.facts import Facts
 from installer.resources.base import Change, Context, Resource
+from installer.runlog import Redactor
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,9 @@ class Validator:
 @dataclass
 class Component:
     """A group of resources applied together: its validators run after its files are
-    written, then its services start and its reloads run once."""
+    written, then its services start and its reloads run once. Components run in the order
+    of their `phase` (a workflow's named phases, e.g. octopus's Phase), and in the order
+    they were built within one phase."""
 
     name: str
     resources: list[Resource]
@@ -29,6 +34,12 @@ class Component:
     health: list[Callable[[Context], str | None]] = field(default_factory=list)
     preflight: list[Callable[[Context], str | None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # shown with the plan (e.g. tuning rules)
+    phase: int = 0
+
+
+# What every command converges: the run's components, from the config and the facts (pure:
+# every check of the operator's input happens here, before the plan).
+Builder = Callable[[Config, Facts, Redactor], list[Component]]
 
 
 @dataclass
@@ -106,7 +117,7 @@ def ordered(components: list[Component]) -> list[tuple[Component, list[Resource]
     """Each component with its resources in apply order."""
     earlier: set[str] = set()
     result = []
-    for component in components:
+    for component in sorted(components, key=lambda c: c.phase):
         resources = order(component.resources, frozenset(earlier))
         earlier.update(r.id for r in resources)
         result.append((component, resources))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from installer.errors import CommandError
 
@@ -32,6 +36,31 @@ class Result:
         return (self.stdout + self.stderr).strip()
 
 
+CHUNK = 1 << 20
+Sink = Callable[[bytes], None]
+
+
+@dataclass(frozen=True)
+class PipeResult:
+    """What each stage of a pipeline did: its argv, exit code and the tail of its stderr."""
+
+    stages: tuple[Result, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(stage.ok for stage in self.stages)
+
+    def failure(self, subject: str = "") -> str:
+        """The first failing stage in one line, e.g. `mariadb-dump of site exited 2: ...`
+        ("" when all succeeded)."""
+        of = f" of {subject}" if subject else ""
+        for stage in self.stages:
+            if not stage.ok:
+                tail = " | ".join(line for line in stage.stderr.splitlines()[-3:] if line.strip())
+                return f"{stage.argv[0]}{of} exited {stage.rc}" + (f": {tail}" if tail else "")
+        return ""
+
+
 class Runner(Protocol):
     def run(
         self,
@@ -42,6 +71,15 @@ class Runner(Protocol):
         input: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Result: ...
+
+    def pipeline(
+        self,
+        stages: Sequence[Sequence[str]],
+        *,
+        source: Path | None = None,
+        sink: Sink | None = None,
+        timeout: float = 300,
+    ) -> PipeResult: ...
 
 
 @dataclass
@@ -93,3 +131,76 @@ class SubprocessRunner:
         if check and not result.ok:
             raise CommandError(args, result.rc, result.output)
         return result
+
+    def pipeline(
+        self,
+        stages: Sequence[Sequence[str]],
+        *,
+        source: Path | None = None,
+        sink: Sink | None = None,
+        timeout: float = 300,
+    ) -> PipeResult:
+        """`stage1 | stage2 | ...` without a shell: the first reads `source` (or nothing),
+        the last writes into `sink` chunk by chunk (or nowhere). Every process is killed when
+        the pipeline leaves early (error, timeout, signal); CommandError on a timeout or a
+        missing program, otherwise the per-stage results (check `.ok`)."""
+        env = dict(self.base_env)
+        deadline = time.monotonic() + timeout
+        shown = " | ".join(" ".join(argv) for argv in stages)
+        log.debug("$ %s", shown)
+        with contextlib.ExitStack() as stack:
+            errs = [stack.enter_context(tempfile.TemporaryFile()) for _ in stages]
+            procs = stack.enter_context(_killed_on_exit())
+            upstream: IO[bytes] | int = subprocess.DEVNULL
+            if source is not None:
+                upstream = stack.enter_context(open(source, "rb"))
+            for index, argv in enumerate(stages):
+                last = index == len(stages) - 1
+                out: Any = subprocess.PIPE if (not last or sink is not None) else subprocess.DEVNULL
+                proc = _start([str(a) for a in argv], env, stdin=upstream, stdout=out,
+                              stderr=errs[index])
+                procs.append(proc)
+                if index > 0 and not isinstance(upstream, int):
+                    upstream.close()  # only this stage reads it now: its death stops the rest
+                upstream = proc.stdout if proc.stdout is not None else subprocess.DEVNULL
+            if sink is not None and not isinstance(upstream, int):
+                while chunk := upstream.read(CHUNK):
+                    sink(chunk)
+                    if time.monotonic() > deadline:
+                        raise CommandError(list(stages[-1]), -1,
+                                           f"timed out after {timeout:.0f} s")
+            results = []
+            for index, proc in enumerate(procs):
+                try:
+                    rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    raise CommandError(list(stages[index]), -1,
+                                       f"timed out after {timeout:.0f} s") from None
+                errs[index].seek(0)
+                stderr = errs[index].read().decode("utf-8", "replace")
+                results.append(Result(tuple(str(a) for a in stages[index]), rc, "", stderr))
+        return PipeResult(tuple(results))
+
+
+def _start(argv: list[str], env: Mapping[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(argv, env=dict(env), **kwargs)  # argv, never a shell
+    except FileNotFoundError:
+        raise CommandError(argv, 127, f"{argv[0]}: command not found") from None
+
+
+@contextlib.contextmanager
+def _killed_on_exit() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes started inside are killed when the block leaves early (error, signal)."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        yield started
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=10)
+            for stream in (proc.stdout, proc.stdin):
+                if stream is not None:
+                    stream.close()

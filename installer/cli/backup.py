@@ -10,11 +10,11 @@ from typing import Optional
 import typer
 
 from installer.agents.backup import agent
-from installer.agents.backup.dump import BackupError
 from installer.agents.backup.store import BackupSet, list_sets
 from installer.cli import options as opt
 from installer.cli.app import App
 from installer.config import load, resolve_path
+from installer.database.dump import BackupError
 from installer.errors import UsageError
 from installer.runlog import Redactor, start_run_log
 from installer.runner import SubprocessRunner

@@ -21,8 +21,12 @@ from installer.cli.entry import run_app
 from installer.config import load
 from installer.converge import Builder, run_converge
 from installer.errors import BarracudaError
-from installer.octopus import commands, model
+from installer.octopus import instances, model, platforms
 from installer.octopus.names import check_instance_name
+from installer.octopus.sites import add
+from installer.octopus.sites import remove as removal
+from installer.octopus.sites import set as settings_of
+from installer.octopus.sites.common import SiteSettings
 from installer.target import Target
 
 app = typer.Typer(
@@ -89,12 +93,12 @@ def install(
     """Create instance NAME (its users, tree, pool, Nginx include and database account)."""
     check_instance_name(name)
     ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    _run(ctx, name, "install", commands.install(name, email, php))
+    _run(ctx, name, "install", instances.install(name, email, php))
 
 
 def _upgrade(channel: str, target: str, ctx: App) -> None:
     if target != "all":
-        _run(ctx, check_instance_name(target), f"up-{channel}", commands.upgrade(target),
+        _run(ctx, check_instance_name(target), f"up-{channel}", instances.upgrade(target),
              channel)
         return
     names = model.instance_names(Target(ctx.root))
@@ -106,7 +110,7 @@ def _upgrade(channel: str, target: str, ctx: App) -> None:
     for name in names:
         ctx.say(f"== {name}")
         try:
-            _run(ctx, name, f"up-{channel}", commands.upgrade(name), channel)
+            _run(ctx, name, f"up-{channel}", instances.upgrade(name), channel)
         except BarracudaError as error:
             ctx.warn(f"{name}: {error}")
             failed.append(name)
@@ -147,7 +151,7 @@ def remove(
 ) -> None:
     """Back up instance NAME whole, then remove its users, pool, Nginx include, databases."""
     ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    _run(ctx, name, "remove", commands.remove(name, force))
+    _run(ctx, name, "remove", instances.remove(name, force))
 
 
 @app.command("list")
@@ -228,7 +232,7 @@ def platform_add(
 ) -> None:
     """Place a codebase (a directory with an index.php front controller) into NAME."""
     ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    _run(ctx, name, "platform-add", commands.platform_add(name, platform, path, git, ref))
+    _run(ctx, name, "platform-add", platforms.platform_add(name, platform, path, git, ref))
 
 
 @platform_app.command("list")
@@ -258,7 +262,7 @@ def platform_remove(
 ) -> None:
     """Remove a platform no site uses (its code is archived in the instance's backups/)."""
     ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    _run(ctx, name, "platform-remove", commands.platform_remove(name, platform))
+    _run(ctx, name, "platform-remove", platforms.platform_remove(name, platform))
 
 
 @site_app.command("add")
@@ -274,8 +278,8 @@ def site_add(
 ) -> None:
     """Create a site: its database and user, files directories and vhost (HTTP and HTTPS)."""
     ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    settings = commands.SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
-    _run(ctx, name, "site-add", commands.site_add(name, domain, platform, alias, php, settings))
+    settings = SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
+    _run(ctx, name, "site-add", add.site_add(name, domain, platform, alias, php, settings))
 
 
 @site_app.command("set")
@@ -290,8 +294,8 @@ def site_set(
 ) -> None:
     """Change a site's vhost settings (type, HSTS, cache TTL, certificate)."""
     ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    settings = commands.SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
-    _run(ctx, name, "site-set", commands.site_set(name, domain, settings))
+    settings = SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
+    _run(ctx, name, "site-set", settings_of.site_set(name, domain, settings))
 
 
 @site_app.command("list")
@@ -322,7 +326,7 @@ def site_remove(
 ) -> None:
     """Back a site up, then remove its vhost, database, user and files."""
     ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    _run(ctx, name, "site-remove", commands.site_remove(name, domain))
+    _run(ctx, name, "site-remove", removal.site_remove(name, domain))
 
 
 octopus_backup.register(app)

@@ -9,11 +9,12 @@ from typing import Optional
 import typer
 
 from installer.agents.backup import agent
-from installer.agents.backup.sites import backup_instance, restore_site
 from installer.cli import options as opt
 from installer.cli.app import App
 from installer.config import load, resolve_path
+from installer.octopus.backup import backup_instance
 from installer.octopus.names import check_instance_name
+from installer.octopus.sites.restore import restore_site
 from installer.runner import SubprocessRunner
 from installer.target import Target
 

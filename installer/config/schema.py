@@ -18,7 +18,7 @@ from installer.data import load_profile
 from installer.errors import ConfigError, DataError
 
 
-class _Bad(Exception):
+class BadValue(Exception):
     """A value that does not fit its type: the message says what is allowed, or (`whole`)
     is the whole explanation."""
 
@@ -60,7 +60,7 @@ def _range_text(spec: Mapping[str, Any]) -> str:
 
 def _int(raw: str, spec: Mapping[str, Any]) -> int:
     if not re.fullmatch(r"[0-9]+", raw) or not spec["min"] <= int(raw) <= spec["max"]:
-        raise _Bad(f"a whole number {_range_text(spec)}")
+        raise BadValue(f"a whole number {_range_text(spec)}")
     return int(raw)
 
 
@@ -69,19 +69,19 @@ def _auto_int(raw: str, spec: Mapping[str, Any]) -> int | None:
         return None
     try:
         return _int(raw, spec)
-    except _Bad:
-        raise _Bad(f"AUTO or a whole number {_range_text(spec)}") from None
+    except BadValue:
+        raise BadValue(f"AUTO or a whole number {_range_text(spec)}") from None
 
 
 def _float(raw: str, spec: Mapping[str, Any]) -> float:
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", raw) or not spec["min"] <= float(raw) <= spec["max"]:
-        raise _Bad(f"a number {_range_text(spec)}")
+        raise BadValue(f"a number {_range_text(spec)}")
     return float(raw)
 
 
 def _yesno(raw: str, spec: Mapping[str, Any]) -> bool:
     if raw.upper() not in ("YES", "NO"):
-        raise _Bad("YES or NO")
+        raise BadValue("YES or NO")
     return raw.upper() == "YES"
 
 
@@ -90,19 +90,19 @@ def _enum(raw: str, spec: Mapping[str, Any]) -> str:
     for item in allowed:
         if raw.lower() == item.lower():
             return item
-    raise _Bad("one of " + ", ".join(allowed))
+    raise BadValue("one of " + ", ".join(allowed))
 
 
 def _email(raw: str, spec: Mapping[str, Any]) -> str:
     if not re.fullmatch(r"[^@\s\"']+@[A-Za-z0-9.-]+", raw):
-        raise _Bad("an email address such as admin@example.com")
+        raise BadValue("an email address such as admin@example.com")
     return raw
 
 
 def _string(raw: str, spec: Mapping[str, Any]) -> str:
     pattern = spec.get("pattern")
     if pattern and not re.fullmatch(pattern, raw):
-        raise _Bad(spec.get("expect", f"text matching {pattern}"))
+        raise BadValue(spec.get("expect", f"text matching {pattern}"))
     return raw
 
 
@@ -111,7 +111,7 @@ def _php_version(raw: str, spec: Mapping[str, Any]) -> str:
     if raw.upper() == "AUTO":
         return "AUTO"
     if raw not in known:
-        raise _Bad("AUTO or one of " + " ".join(known))
+        raise BadValue("AUTO or one of " + " ".join(known))
     return raw
 
 
@@ -120,14 +120,14 @@ def _php_versions(raw: str, spec: Mapping[str, Any]) -> list[str]:
     versions = [v for v in re.split(r"[\s,]+", raw) if v]
     for version in versions:
         if version not in known:
-            raise _Bad(f"PHP versions from {' '.join(known)} (got {version!r})")
+            raise BadValue(f"PHP versions from {' '.join(known)} (got {version!r})")
     return list(dict.fromkeys(versions))
 
 
 def _xtras(raw: str, spec: Mapping[str, Any]) -> str:
     problem = xtras.check_tokens(raw)
     if problem:
-        raise _Bad(problem, whole=True)
+        raise BadValue(problem, whole=True)
     return " ".join(xtras.tokens(raw))
 
 
@@ -138,7 +138,7 @@ def _password_length(raw: str, spec: Mapping[str, Any]) -> int:
         return 32
     if re.fullmatch(r"[0-9]+", raw) and 32 <= int(raw) <= 128:
         return int(raw)
-    raise _Bad("YES (64 characters), NO (32) or a number from 32 to 128")
+    raise BadValue("YES (64 characters), NO (32) or a number from 32 to 128")
 
 
 _TYPES: dict[str, Callable[[str, Mapping[str, Any]], Any]] = {
@@ -174,13 +174,13 @@ def boa_only_keys(profile: str = "config") -> set[str]:
 
 
 def convert(key: str, raw: str, profile: str = "config") -> Any:
-    """The typed value of `raw` for `key`; raises _Bad when it does not fit."""
+    """The typed value of `raw` for `key`; raises BadValue when it does not fit."""
     spec = schema(profile)[key]
     kind = spec["type"]
     if raw == "":
         if spec.get("allow_empty"):
             return _EMPTY.get(kind, "")
-        raise _Bad("a value (this key may not be empty)")
+        raise BadValue("a value (this key may not be empty)")
     return _TYPES[kind](raw, spec)
 
 
@@ -234,7 +234,7 @@ def validate(cnf: CnfFile, *, exists: bool = True, profile: str = "config") -> C
             )
         try:
             value = convert(entry.key, entry.value, profile)
-        except _Bad as bad:
+        except BadValue as bad:
             raise ConfigError(
                 str(bad) if bad.whole else f'bad value "{entry.value}": expected {bad}',
                 path=cnf.path, line=entry.line, key=entry.key,
@@ -247,7 +247,7 @@ def validate(cnf: CnfFile, *, exists: bool = True, profile: str = "config") -> C
             raw = default_raw(key, profile)
             try:
                 value = convert(key, raw, profile)
-            except _Bad as bad:
+            except BadValue as bad:
                 raise DataError(f"profiles/{profile}.yml: default of {key} is bad: {bad}") from None
             settings[key] = Setting(key, value, raw, "default")
     config = Config(cnf.path, exists, settings, tuple(ignored), profile)

@@ -3,7 +3,7 @@
 
     manifest.json        kind (site|instance), instance, created, the site records, and one
                          dump record per database (size, sha256, row counts)
-    db/<name>.sql.zst    one verified dump per database (installer/agents/backup/dump.py)
+    db/<name>.sql.zst    one verified dump per database (installer/database/dump.py)
     records/             the platform and site records, and the instance's .octopus.cnf
     tree/                a site: its sites/DOMAIN directory; an instance: /data/disk/oN
 
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from installer.agents.backup.dump import dump_database, verify_dump
+from installer.database.dump import dump_database, verify_dump
 from installer.errors import ApplyError
 from installer.octopus.model import Instance, PlatformRecord, SiteRecord
 from installer.resources.base import Change, Context, Resource
@@ -49,7 +49,7 @@ def make_archive(runner: Runner, target: Target, dest: Path, *, kind: str,
         for site in sites:
             out = stage / "db" / f"{site.db_name}.sql.zst"
             record = dump_database(runner, site.db_name, out)
-            problem = verify_dump(out, record)
+            problem = verify_dump(runner, out, record)
             if problem:
                 raise ApplyError(f"the dump of {site.db_name} does not verify: {problem}")
             dumps[site.db_name] = record.as_dict()

@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 
 import requests
@@ -17,17 +18,36 @@ from installer.config import Config
 from installer.data import load_profile
 from installer.errors import ConfigError
 from installer.octopus.model import Instance, PlatformRecord, SiteRecord
-from installer.octopus.names import db_prefix
 from installer.octopus.sizing import pool_size
 from installer.plan import Component, Validator
 from installer.resources.accounts import Group, GroupMember, User
 from installer.resources.base import Context, Resource
+from installer.resources.database import Database, DatabaseAccount
 from installer.resources.files import Absent, Directory, File
-from installer.resources.system import Command
 from installer.resources.trees import CodeTree
 from installer.stack.base import ConfigFile
 from installer.stack.context import StackContext
 from installer.stack.nginx import live_tree_valid, site_includes
+
+
+class Phase(IntEnum):
+    """The order in which an instance's components run. A workflow adds its own component
+    to the phase it belongs to (a restore places its data in DATA: after the databases and
+    the platforms, before the site directories and the vhost)."""
+
+    SECRETS = 10
+    ACCOUNTS = 20
+    TREES = 30
+    BACKUP = 35  # an archive made before anything is taken away
+    DATABASES = 40
+    CODE = 45  # code placed from an archive, before the platforms are converged
+    PLATFORMS = 50
+    DATA = 60  # restored files and databases
+    SITES = 70
+    POOLS = 80
+    NGINX = 90
+    CLEANUP = 100  # old pools, removed sites and platforms, after Nginx moved on
+
 
 WEB_SERVER_USER = "www-data"
 DB_HOST = "localhost"
@@ -86,24 +106,6 @@ def _owner(token: str, instance: Instance) -> str:
             "group": instance.group}[token]
 
 
-def _sql_ok(user: str, password: str, database: str, socket: str) -> Callable[[Context], bool]:
-    """True when `user` logs in with `password` (and may use `database`, when given)."""
-
-    def done(ctx: Context) -> bool:
-        argv = ["mariadb", "--no-defaults", f"--socket={socket}", "-u", user]
-        if database:
-            argv += ["-D", database]
-        result = ctx.runner.run([*argv, "-e", "SELECT 1"], env={"MYSQL_PWD": password},
-                                check=False, timeout=30)
-        return result.ok
-
-    return done
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
 def accounts(state: InstanceState) -> Component:
     i = state.instance
     return Component(f"{i.name}-accounts", [
@@ -116,7 +118,7 @@ def accounts(state: InstanceState) -> Component:
         # The web server reads the instance's static files through the instance group.
         GroupMember(WEB_SERVER_USER, i.group, requires=(f"group:{i.group}",),
                     notify=("reload:nginx",)),
-    ])
+    ], phase=Phase.ACCOUNTS)
 
 
 def tree(state: InstanceState) -> Component:
@@ -135,45 +137,30 @@ def tree(state: InstanceState) -> Component:
         Directory(i.web_home, mode=0o750, owner=i.web_user, fgroup=i.group),
         Directory(i.ftp_home, mode=0o750, owner=i.ftp_user, fgroup=i.group),
     ]
-    return Component(f"{i.name}-tree", resources)
+    return Component(f"{i.name}-tree", resources, phase=Phase.TREES)
 
 
 def databases(state: InstanceState, stack: StackContext) -> Component:
-    """The instance account (may create only its own prefix's databases) and one database
-    and user per site (grants on that database only)."""
+    """One database and account per site (ALL on that database only), and the instance's
+    own account, which may use exactly its sites' databases: never a name pattern, which
+    would also cover another instance whose name starts with this one's."""
     i = state.instance
     socket = stack.paths["mysqld_socket"]
-    prefix = db_prefix(i.name).replace("_", "\\_")
-    account_sql = (
-        f"CREATE USER IF NOT EXISTS '{i.name}'@'localhost';\n"
-        f"ALTER USER '{i.name}'@'localhost' IDENTIFIED BY '{_quote(state.db_password)}';\n"
-        f"GRANT ALL PRIVILEGES ON `{prefix}\\_%`.* TO '{i.name}'@'localhost';\n"
-    )
-    resources: list[Resource] = [
-        Command(f"{i.name}-db-account", ["mariadb", "--batch"],
-                done=_sql_ok(i.name, state.db_password, "", socket),
-                why=f"no database account {i.name} with the instance's password",
-                input=lambda ctx: account_sql),
+    site_dbs = tuple(site.db_name for site in state.sites)
+    resources: list[Resource] = [Database(name) for name in site_dbs]
+    resources += [
+        DatabaseAccount(site.db_user, site.db_password, (site.db_name,), socket=socket,
+                        requires=(f"database:{site.db_name}",))
+        for site in state.sites]
+    resources += [
+        DatabaseAccount(i.name, state.db_password, site_dbs, socket=socket,
+                        requires=tuple(f"database:{name}" for name in site_dbs)),
         File(f"{i.root}/.my.cnf", content=(
             f"[client]\nuser={i.name}\npassword={state.db_password}\nsocket={socket}\n"),
             mode=0o600, owner=i.name, fgroup=i.group, secret=True,
-            requires=(f"command:{i.name}-db-account",)),
+            requires=(f"db-account:{i.name}",)),
     ]
-    for site in state.sites:
-        sql = (
-            f"CREATE DATABASE IF NOT EXISTS `{site.db_name}` CHARACTER SET utf8mb4 "
-            "COLLATE utf8mb4_unicode_ci;\n"
-            f"CREATE USER IF NOT EXISTS '{site.db_user}'@'localhost';\n"
-            f"ALTER USER '{site.db_user}'@'localhost' "
-            f"IDENTIFIED BY '{_quote(site.db_password)}';\n"
-            f"GRANT ALL PRIVILEGES ON `{site.db_name}`.* TO '{site.db_user}'@'localhost';\n"
-        )
-        resources.append(Command(
-            f"{i.name}-db-{site.domain}", ["mariadb", "--batch"],
-            done=_sql_ok(site.db_user, site.db_password, site.db_name, socket),
-            why=f"no database {site.db_name} reachable by {site.db_user}",
-            input=lambda ctx, sql=sql: sql))  # type: ignore[misc]
-    return Component(f"{i.name}-databases", resources)
+    return Component(f"{i.name}-databases", resources, phase=Phase.DATABASES)
 
 
 def platforms(state: InstanceState) -> Component:
@@ -187,7 +174,7 @@ def platforms(state: InstanceState) -> Component:
                      git=platform.source if platform.via == "git" else "", ref=platform.ref,
                      require="index.php"),
         ]
-    return Component(f"{i.name}-platforms", resources)
+    return Component(f"{i.name}-platforms", resources, phase=Phase.PLATFORMS)
 
 
 def pools(state: InstanceState, stack: StackContext) -> list[Component]:
@@ -217,6 +204,7 @@ def pools(state: InstanceState, stack: StackContext) -> list[Component]:
                                   f"php-fpm{version} -t")],
             health=[socket_appears(i.socket(version))],
             notes=[f"{i.name} pool: pm.max_children {size.children} = {size.rule}"],
+            phase=Phase.POOLS,
         ))
     return components
 
@@ -249,7 +237,7 @@ def sites(state: InstanceState) -> Component:
             *(Directory(f"{site_dir}/{d['path']}", mode=int(d["mode"], 8), owner=i.web_user,
                         fgroup=i.group) for d in dirs),
         ]
-    return Component(f"{i.name}-sites", resources)
+    return Component(f"{i.name}-sites", resources, phase=Phase.SITES)
 
 
 def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) -> Component:
@@ -291,6 +279,7 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
         validators=[Validator(["nginx", "-t"], "nginx -t")],
         health=[sites_answer(state)],
         preflight=[live_tree_valid],
+        phase=Phase.NGINX,
     )
 
 
@@ -333,7 +322,7 @@ def stale_pools(state: InstanceState, stack: StackContext) -> Component:
             service = stack.release.service("php", version)
             resources.append(Absent(i.pool_file(version), why="this PHP version is unused now",
                                     notify=(f"reload:{service}",)))
-    return Component(f"{i.name}-old-pools", resources)
+    return Component(f"{i.name}-old-pools", resources, phase=Phase.CLEANUP)
 
 
 def build_instance(state: InstanceState, stack: StackContext,

@@ -4,12 +4,14 @@ the distribution's tools (groupadd, useradd, usermod), which keep /etc/shadow an
 from __future__ import annotations
 
 import contextlib
+import pwd
 import time
 from dataclasses import dataclass
 
 import psutil
 
 from installer.resources.base import Change, Context, Resource
+from installer.runner import Runner
 
 NO_LOGIN = "/usr/sbin/nologin"
 
@@ -38,6 +40,9 @@ class Group(Resource):
         if ctx.target.live:
             ctx.runner.run(["groupadd", *(["--system"] if self.system else []), self.name],
                            timeout=60)
+            runner, name = ctx.runner, self.name
+            ctx.journal.did(f"created group {name}",
+                            lambda: runner.run(["groupdel", name], timeout=60))
 
 
 @dataclass
@@ -102,7 +107,11 @@ class User(Resource):
             if self.groups:
                 argv += ["--groups", ",".join(self.groups)]
             ctx.runner.run([*argv, self.name], timeout=60)
+            runner, name = ctx.runner, self.name
+            ctx.journal.did(f"created user {name}", lambda: _remove_user(runner, name))
             return
+        before = ctx.facts.user(self.name)
+        added = self._missing_groups(ctx) if "groups" in actions else []
         argv = ["usermod"]
         if "home" in actions:
             argv += ["--home", self.home]
@@ -111,8 +120,19 @@ class User(Resource):
         if "group" in actions:
             argv += ["--gid", self.primary]
         if "groups" in actions:
-            argv += ["--append", "--groups", ",".join(self._missing_groups(ctx))]
+            argv += ["--append", "--groups", ",".join(added)]
         ctx.runner.run([*argv, self.name], timeout=60)
+        if before is not None:
+            runner, name = ctx.runner, self.name
+            back = ["usermod", "--home", before.home, "--shell", before.shell, "--gid",
+                    str(before.gid), name]
+
+            def undo() -> None:
+                runner.run(back, timeout=60)
+                for group in added:
+                    runner.run(["gpasswd", "--delete", name, group], timeout=60)
+
+            ctx.journal.did(f"changed user {name}", undo)
 
 
 @dataclass
@@ -142,6 +162,9 @@ class GroupMember(Resource):
         if ctx.target.live:
             ctx.runner.run(["usermod", "--append", "--groups", self.member_of, self.user],
                            timeout=60)
+            runner, user, group = ctx.runner, self.user, self.member_of
+            ctx.journal.did(f"added {user} to group {group}", lambda: runner.run(
+                ["gpasswd", "--delete", user, group], timeout=60))
 
 
 @dataclass
@@ -175,6 +198,7 @@ class UserAbsent(Resource):
         if account is not None:
             stop_processes_of(account.uid, self.grace_s)
         ctx.runner.run(["userdel", self.name], timeout=60)
+        ctx.journal.did(f"removed user {self.name}", None)
 
 
 @dataclass
@@ -199,6 +223,23 @@ class GroupAbsent(Resource):
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         if ctx.target.live:
             ctx.runner.run(["groupdel", self.name], timeout=60)
+            ctx.journal.did(f"removed group {self.name}", None)
+
+
+def _remove_user(runner: Runner, name: str) -> None:
+    """Undo a useradd: stop what the account started in the meantime (a pool's workers),
+    then remove it."""
+    account = pwd_uid(name)
+    if account is not None:
+        stop_processes_of(account, 5.0)
+    runner.run(["userdel", name], timeout=60)
+
+
+def pwd_uid(name: str) -> int | None:
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
 
 
 def stop_processes_of(uid: int, grace_s: float) -> None:

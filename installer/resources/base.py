@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from installer.facts import Facts
+from installer.journal import Journal
 from installer.runner import Runner
 from installer.services import ServiceManager
 from installer.state import ManagedState
@@ -50,6 +51,7 @@ class Context:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("barracuda"))
     notes: list[str] = field(default_factory=list)  # reported in the summary
     apt_updated: bool = False
+    journal: Journal = field(default_factory=Journal)  # how to undo what is not a file
 
     def note(self, message: str) -> None:
         if message not in self.notes:

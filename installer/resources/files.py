@@ -7,6 +7,7 @@ import functools
 import hashlib
 import os
 import shutil
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -199,7 +200,17 @@ class Directory(Resource):
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
         real = ctx.target.path(self.path)
-        real.mkdir(parents=True, exist_ok=True)
+        if not real.exists():
+            top = real
+            while not top.parent.exists():
+                top = top.parent
+            real.mkdir(parents=True)
+            ctx.journal.did(f"created directory {self.path}",
+                            lambda: shutil.rmtree(top, ignore_errors=True))
+        else:
+            before = real.stat()
+            ctx.journal.did(f"changed mode/owner of {self.path}",
+                            lambda: _put_back(real, before))
         os.chmod(real, self.mode)
         uid, gid = _ids(ctx, self.owner, self.fgroup)
         if uid >= 0:
@@ -282,3 +293,10 @@ def _move_aside(ctx: Context, path: str) -> Path:
     shutil.move(str(real), dest)
     ctx.note(f"{path} was moved to {dest}")
     return dest
+
+
+def _put_back(path: Path, before: os.stat_result) -> None:
+    """A directory's mode and owner as they were."""
+    os.chmod(path, stat.S_IMODE(before.st_mode))
+    if os.geteuid() == 0:
+        os.chown(path, before.st_uid, before.st_gid)

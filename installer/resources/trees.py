@@ -64,6 +64,7 @@ class CodeTree(Resource):
                 raise ApplyError(f"{origin} has no {self.require} at its top: not placed")
             self._own(ctx, stage)
             os.replace(stage, real)
+            ctx.journal.did(f"placed {self.path}", lambda: shutil.rmtree(real, ignore_errors=True))
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -93,7 +94,8 @@ class CodeTree(Resource):
 @dataclass
 class TreeAbsent(Resource):
     """A directory tree that must be gone. Only used after the tree was archived (the
-    archive's path is in the run's summary), so nothing is lost silently."""
+    archive's path is in the run's summary), so nothing is lost silently. It is moved aside
+    first and deleted only when the whole run passed: a failed run moves it back."""
 
     changes_environment = True
 
@@ -117,4 +119,8 @@ class TreeAbsent(Resource):
         return [self.change("remove", self.why or "must be gone")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
-        shutil.rmtree(ctx.target.path(self.path))
+        real = ctx.target.path(self.path)
+        aside = real.with_name(f".{real.name}.removed-{os.getpid()}")
+        os.rename(real, aside)
+        ctx.journal.did(f"removed {self.path}", lambda: os.rename(aside, real))
+        ctx.journal.at_commit(f"delete {aside}", lambda: shutil.rmtree(aside))

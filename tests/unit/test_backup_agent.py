@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from installer.agents.backup import agent, dump
+from installer.agents.backup import agent
+from installer.database import dump
 from installer.agents.backup.rotation import Retention, keep
 from installer.agents.backup.store import INCOMPLETE, list_sets
 from installer.config import load

@@ -1,4 +1,4 @@
-"""installer.agents.backup.dump against fake mariadb/mariadb-dump commands and the real zstd."""
+"""installer.database.dump against fake mariadb/mariadb-dump commands and the real zstd."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.agents.backup import dump
+from installer.database import dump
 from installer.runner import CLEAN_PATH, SubprocessRunner
 
 pytestmark = pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd is not installed")
@@ -50,8 +50,13 @@ if "-e" in args:
     elif "information_schema.SCHEMATA" in query:
         print("1" if os.environ.get("FAKE_EXISTS") else "0")
     sys.exit(0)
-db = [a.split("=", 1)[1] for a in args if a.startswith("--database=")][0]
 data = sys.stdin.read()
+dbs = [a.split("=", 1)[1] for a in args if a.startswith("--database=")]
+if not dbs:  # statements on stdin (installer.database.sql.execute)
+    with open(os.path.join(state, "queries"), "a") as log:
+        log.write(data)
+    sys.exit(0)
+db = dbs[0]
 with open(os.path.join(state, "restored-" + db), "w") as out:
     out.write(data)
 sys.exit(1 if "BREAK" in data else 0)
@@ -81,7 +86,7 @@ def test_dump_writes_a_0600_file_that_verifies(runner: SubprocessRunner, tmp_pat
     assert record.sha256 == dump.sha256_of(dest)
     assert record.rows == {"t": 100}
     assert record.database == "site" and record.file == "site.sql.zst"
-    assert dump.verify_dump(dest, record) is None
+    assert dump.verify_dump(runner, dest, record) is None
     assert list(dest.parent.iterdir()) == [dest]
     again = dump.DumpRecord.from_dict(record.as_dict())
     assert again == record
@@ -108,24 +113,24 @@ def test_verify_finds_each_problem(runner: SubprocessRunner, tmp_path: Path) -> 
     data = bytearray(dest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dest.write_bytes(bytes(data))
-    assert "sha256" in (dump.verify_dump(dest, record) or "")
+    assert "sha256" in (dump.verify_dump(runner, dest, record) or "")
     # Truncated: the size differs.
     dest.write_bytes(bytes(data[:-10]))
-    assert "bytes, the manifest says" in (dump.verify_dump(dest, record) or "")
+    assert "bytes, the manifest says" in (dump.verify_dump(runner, dest, record) or "")
     # Checksum matches but the content is not zstd.
     dest.write_bytes(b"not zstd at all")
     fake = dump.DumpRecord.from_dict({**record.as_dict(), "size": 15,
                                       "sha256": dump.sha256_of(dest)})
-    assert "does not decompress" in (dump.verify_dump(dest, fake) or "")
+    assert "does not decompress" in (dump.verify_dump(runner, dest, fake) or "")
     dest.unlink()
-    assert "missing" in (dump.verify_dump(dest, record) or "")
+    assert "missing" in (dump.verify_dump(runner, dest, record) or "")
 
 
 def test_verify_wants_the_completion_marker(runner: SubprocessRunner, tmp_path: Path) -> None:
     runner.base_env["FAKE_DUMP"] = "nomarker"
     dest = tmp_path / "site.sql.zst"
     record = dump.dump_database(runner, "site", dest)
-    assert "no completion marker" in (dump.verify_dump(dest, record) or "")
+    assert "no completion marker" in (dump.verify_dump(runner, dest, record) or "")
 
 
 def test_restore_creates_the_database_and_loads_the_dump(runner: SubprocessRunner,

@@ -182,7 +182,7 @@ def test_site_remove_plans_backup_then_removal(converged: Path) -> None:
     out = plan.stderr
     order = [out.index(marker) for marker in (
         "archive:/data/disk/o1/backups/a.example.org-", "absent:/data/disk/o1/config/"
-        "server_master/nginx/vhost.d/a.example.org.conf", "command:o1-drop-a.example.org",
+        "server_master/nginx/vhost.d/a.example.org.conf", "databases-absent:o1-a.example.org",
         "tree-absent:/data/disk/o1/platforms/d10/sites/a.example.org")]
     assert order == sorted(order)
 

@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from installer.agents.backup import dump
-from installer.agents.backup.dump import BackupError, DumpRecord, NoSpaceError
 from installer.agents.backup.rotation import Retention, keep
 from installer.agents.backup.store import (
     FORMAT,
@@ -37,6 +35,9 @@ from installer.agents.backup.store import (
 )
 from installer.config import Config
 from installer.data import load_profile
+from installer.database import dump, sql
+from installer.database.dump import BackupError, DumpRecord, NoSpaceError
+from installer.database.sql import DatabaseError
 from installer.errors import LockError
 from installer.incidents import record_incident
 from installer.lock import LOCK_FILE, is_held, locked
@@ -108,7 +109,7 @@ class Settings:
 
 def databases(runner: Runner, settings: Settings) -> list[str]:
     """The databases a backup holds: all but the system schemas and drill leftovers."""
-    names = [r[0] for r in dump.sql(runner, "SHOW DATABASES")]
+    names = [r[0] for r in sql.query(runner, "SHOW DATABASES")]
     return sorted(n for n in names
                   if n not in settings.exclude and not n.startswith(settings.drill_prefix))
 
@@ -116,14 +117,14 @@ def databases(runner: Runner, settings: Settings) -> list[str]:
 def data_bytes(runner: Runner, names: list[str]) -> int:
     if not names:
         return 0
-    listed = ", ".join(dump.quote_text(n) for n in names)
-    rows = dump.sql(runner, "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM "
+    listed = ", ".join(sql.quote_text(n) for n in names)
+    rows = sql.query(runner, "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM "
                             f"information_schema.TABLES WHERE TABLE_SCHEMA IN ({listed})")
     return int(float(rows[0][0])) if rows else 0
 
 
 def server_version(runner: Runner) -> str:
-    rows = dump.sql(runner, "SELECT VERSION()")
+    rows = sql.query(runner, "SELECT VERSION()")
     return rows[0][0] if rows else "unknown"
 
 
@@ -203,14 +204,14 @@ def drill_database(runner: Runner, settings: Settings, path: Path,
     """Restore `path` into a scratch database and compare its row counts with the record."""
     scratch = f"{settings.drill_prefix}{os.getpid()}"
     try:
-        dump.drop_database(runner, scratch)
+        sql.execute(runner, [sql.drop_database(scratch)])
         dump.restore_database(runner, path, scratch)
-        restored = dump.row_counts(runner, scratch)
-    except BackupError as exc:
+        restored = sql.row_counts(runner, scratch)
+    except DatabaseError as exc:
         return f"{record.file}: drill restore failed: {exc}"
     finally:
-        with contextlib.suppress(BackupError):
-            dump.drop_database(runner, scratch)
+        with contextlib.suppress(DatabaseError):
+            sql.execute(runner, [sql.drop_database(scratch)])
     skip = {v.split(".", 1)[1] for v in settings.drill_volatile
             if v.split(".", 1)[0] == record.database}
     differ = sorted(t for t in set(restored) | set(record.rows)
@@ -230,7 +231,7 @@ def verify_set(runner: Runner, settings: Settings, backup: BackupSet, *, drill: 
     problems = []
     for record in backup.records:
         path = backup.path / record.file
-        problem = dump.verify_dump(path, record)
+        problem = dump.verify_dump(runner, path, record)
         if problem is None and drill:
             say(f"drill: restoring {record.file} into a scratch database")
             problem = drill_database(runner, settings, path, record)
@@ -323,7 +324,7 @@ def run_backup(runner: Runner, settings: Settings, *, now: Clock = utc_now, dril
             manifest["databases"].append(record.as_dict())
             backup.save_manifest(manifest)
             say(f"  {name}: {record.size / MIB:.2f} MiB in {record.seconds:.1f} s")
-    except BackupError as exc:
+    except DatabaseError as exc:
         manifest["error"] = str(exc)
         with contextlib.suppress(OSError):
             backup.save_manifest(manifest)
@@ -377,7 +378,7 @@ def save_current(runner: Runner, settings: Settings, database: str, now: Clock) 
     path = directory / f"{database}-{stamp_of(now())}{dump.SUFFIX}"
     record = dump.dump_database(runner, database, path, threads=settings.threads,
                                 level=settings.level)
-    problem = dump.verify_dump(path, record)
+    problem = dump.verify_dump(runner, path, record)
     if problem:
         raise BackupError(f"the copy of {database} made before the restore does not verify "
                           f"({problem}); nothing was restored")
@@ -394,7 +395,7 @@ def restore(runner: Runner, settings: Settings, database: str, *, stamp: str | N
     record = source.record_for(database)
     assert record is not None
     path = source.path / record.file
-    problem = dump.verify_dump(path, record)
+    problem = dump.verify_dump(runner, path, record)
     if problem:
         raise BackupError(f"backup {source.stamp}: {problem}; nothing was restored")
     target = new_name or database
@@ -404,7 +405,7 @@ def restore(runner: Runner, settings: Settings, database: str, *, stamp: str | N
         raise BackupError(f"database {target} is the server's own: it is never restored over "
                           "(restore it under another name with --as NAME)")
     saved = None
-    if dump.database_exists(runner, target):
+    if sql.database_exists(runner, target):
         if not confirm(f"Database {target} exists: replace it with the backup of "
                        f"{source.stamp} (a copy of it is saved first)?"):
             raise BackupError(f"database {target} exists; not replaced (pass --yes to "
@@ -413,17 +414,17 @@ def restore(runner: Runner, settings: Settings, database: str, *, stamp: str | N
         say(f"saved the current {target} to {saved}")
     say(f"restoring {database} from {source.stamp} into {target}")
     try:
-        dump.drop_database(runner, target)
+        sql.execute(runner, [sql.drop_database(target)])
         dump.restore_database(runner, path, target)
-    except BackupError as exc:
+    except DatabaseError as exc:
         if saved is None:
-            with contextlib.suppress(BackupError):
-                dump.drop_database(runner, target)
+            with contextlib.suppress(DatabaseError):
+                sql.execute(runner, [sql.drop_database(target)])
             raise BackupError(f"restore of {target} failed and was removed: {exc}") from None
         try:
-            dump.drop_database(runner, target)
+            sql.execute(runner, [sql.drop_database(target)])
             dump.restore_database(runner, saved, target)
-        except BackupError as again:
+        except DatabaseError as again:
             raise BackupError(f"restore of {target} failed ({exc}) and putting back the "
                               f"saved copy failed too ({again}): load {saved} by hand"
                               ) from None

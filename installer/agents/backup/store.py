@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from installer.agents.backup.dump import BackupError, DumpRecord
+from installer.database.dump import BackupError, DumpRecord
 from installer.fileops import write_atomic
 
 STAMP = "%Y%m%d-%H%M%S"

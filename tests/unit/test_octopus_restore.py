@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.agents.backup.sites import _member, open_source
+from installer.octopus.sites.restore import _member, open_source
 from installer.errors import ConfigError
 from installer.runner import SubprocessRunner
 

@@ -1,14 +1,14 @@
-"""`octopus backup` and `octopus restore`: a site (or every site of an instance) as one
-archive in the instance's backups/, and a site brought back from such an archive, into its
-own instance or another one.
+"""`octopus restore`: a site brought back from an archive (`octopus backup`'s, or the one a
+removal made), into its own instance or another one.
 
 Archives are the octopus archives (installer/octopus/archive.py): manifest.json, records/,
 db/<name>.sql.zst and tree/. A restore reads the manifest in the builder (so a wrong archive
 or a taken domain changes nothing), then converges the target instance with the site added,
-two resources placing the data at the right moment: the platform's code from the archive
-when the target lacks the platform (before the platforms are converged), then the site's
-directory and its database (after the databases and platforms, before the site directories
-and the vhost)."""
+two resources placing the data in their phases (installer/octopus/components.py Phase): the
+platform's code from the archive when the target lacks the platform (CODE: before the
+platforms are converged), then the site's directory and its database (DATA: after the
+databases and platforms, before the site directories and the vhost). Both register their
+undo: a failed run takes the placed code, files and database away again."""
 
 from __future__ import annotations
 
@@ -23,50 +23,29 @@ from typing import Any
 
 import yaml
 
-from installer.agents.backup.dump import DumpRecord, restore_database, verify_dump
 from installer.config import Config
 from installer.data import load_profile
+from installer.database import sql
+from installer.database.dump import DumpRecord, restore_database, verify_dump
 from installer.errors import ApplyError, ConfigError
 from installer.facts import Facts
 from installer.octopus import model
-from installer.octopus.archive import archive_name, make_archive, read_manifest
-from installer.octopus.commands import DB_NAME_MAX, DB_USER_MAX, Builder
-from installer.octopus.components import build_instance
+from installer.octopus.archive import read_manifest
+from installer.octopus.components import Phase
+from installer.octopus.loader import load_instance
 from installer.octopus.model import Instance, PlatformRecord, SiteRecord
 from installer.octopus.names import check_domain, db_identifier
-from installer.octopus.state import load_instance
-from installer.plan import Component
+from installer.octopus.sites.common import (
+    DB_NAME_MAX,
+    DB_USER_MAX,
+    check_database_free,
+    converge,
+)
+from installer.plan import Builder, Component
 from installer.resources.base import Change, Context, Resource
 from installer.runlog import Redactor
 from installer.runner import Runner
 from installer.stack.secrets import generate
-from installer.target import Target
-
-
-def backup_instance(runner: Runner, target: Target, name: str,
-                    domain: str | None = None) -> Path:
-    """Write <instance>/backups/<label>-<timestamp>.tar.zst: one site (its directory, its
-    database, its platform and site records) or, without `domain`, every site: the
-    platforms tree (code and site directories), every database, every record and the
-    instance's .octopus.cnf."""
-    instance = model.existing(target, name)
-    sites = model.sites(target, instance)
-    platforms = model.platforms(target, instance)
-    if domain is not None:
-        chosen = [s for s in sites if domain.lower() in s.names]
-        if not chosen:
-            known = " ".join(s.domain for s in sites) or "none"
-            raise ConfigError(f'instance {name} has no site "{domain}" (sites: {known})')
-        site = chosen[0]
-        dest = target.path(f"{instance.root}/backups/{archive_name(site.domain)}")
-        return make_archive(runner, target, dest, kind="site", instance=instance, sites=[site],
-                            platforms=[p for p in platforms if p.name == site.platform],
-                            tree=instance.site_dir(site), extra_files=[instance.config_file])
-    dest = target.path(f"{instance.root}/backups/{archive_name(name)}")
-    return make_archive(runner, target, dest, kind="instance", instance=instance, sites=sites,
-                        platforms=platforms, tree=f"{instance.root}/platforms",
-                        extra_files=[instance.config_file])
-
 
 # --------------------------------------------------------------------------- restore
 
@@ -202,6 +181,7 @@ class PlacedPlatform(Resource):
             _chown_tree(ctx, code, self.instance.name, self.instance.group)
             os.chmod(code, 0o750)
             os.replace(code, real)
+        ctx.journal.did(f"placed {self.path}", lambda: shutil.rmtree(real, ignore_errors=True))
 
 
 @dataclass
@@ -237,13 +217,18 @@ class RestoredSite(Resource):
         members = [source.site_member]
         if source.dump:
             members.append(f"db/{source.dump.file}")
+        runner = ctx.runner
         with _extracted(ctx, source, real.parent, members) as stage:
             if source.dump:
                 dump = stage / "db" / source.dump.file
-                problem = verify_dump(dump, source.dump)
+                problem = verify_dump(runner, dump, source.dump)
                 if problem:
                     raise ApplyError(f"{source.archive.name}: {problem}; nothing restored")
-                restore_database(ctx.runner, dump, site.db_name)
+                existed = sql.database_exists(runner, site.db_name)
+                restore_database(runner, dump, site.db_name)
+                if not existed:
+                    ctx.journal.did(f"restored database {site.db_name}", lambda: sql.execute(
+                        runner, [sql.drop_database(site.db_name)]))
             files = stage / source.site_member
             _chown_tree(ctx, files, self.instance.name, self.instance.group)
             web = self.instance.web_user
@@ -252,6 +237,8 @@ class RestoredSite(Resource):
                 if inner.is_dir():
                     _chown_tree(ctx, inner, web, self.instance.group)
             os.replace(files, real)
+        ctx.journal.did(f"restored {self.instance.site_dir(site)}",
+                        lambda: shutil.rmtree(real, ignore_errors=True))
 
 
 def restore_site(name: str, domain: str, archive: str) -> Builder:
@@ -278,7 +265,9 @@ def restore_site(name: str, domain: str, archive: str) -> Builder:
                            db_user=db_identifier(name, old.domain, DB_USER_MAX),
                            db_password=password)
         redactor.add(site.db_password)
-        if any(s.db_name == site.db_name for s in state.sites):
+        if not same:
+            check_database_free(facts, site.db_name, site.db_user)
+        elif any(s.db_name == site.db_name for s in state.sites):
             raise ConfigError(f"database {site.db_name} is taken in instance {name}")
         platforms = list(state.platforms)
         placed: list[Resource] = []
@@ -297,15 +286,11 @@ def restore_site(name: str, domain: str, archive: str) -> Builder:
                     f"the site, and the platform's source {source.platform.source} is gone: "
                     "add the platform with `octopus platform add` first")
         state = replace(state, sites=[*state.sites, site], platforms=platforms)
-        components = build_instance(state, loaded.stack, loaded.known_vhosts)
-        restored = Component(f"{name}-restore-{site.domain}",
-                             [RestoredSite(source, instance, site)])
-        names = [c.name for c in components]
-        at = names.index(f"{name}-platforms")
-        out = components[:at]
+        out = converge(replace(loaded, state=state))
         if placed:
-            out.append(Component(f"{name}-restore-platform", placed))
-        out += [components[at], restored, *components[at + 1:]]
+            out.append(Component(f"{name}-restore-platform", placed, phase=Phase.CODE))
+        out.append(Component(f"{name}-restore-{site.domain}",
+                             [RestoredSite(source, instance, site)], phase=Phase.DATA))
         return out
 
     return build
