@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from installer.agents.backup import agent
-from installer.database import dump
 from installer.agents.backup.rotation import Retention, keep
 from installer.agents.backup.store import INCOMPLETE, list_sets
 from installer.config import load
+from installer.database import dump
 from installer.incidents import read_incidents
 from installer.runner import SubprocessRunner
 from installer.stack import backup as backup_stack

@@ -15,9 +15,9 @@ from installer.checkpoint import Checkpoint
 from installer.data import load_profile
 from installer.errors import ApplyError, ConfigError, UsageError
 from installer.facts import Facts
-from installer.octopus.sites.common import SiteSettings
 from installer.octopus.components import InstanceState, build_instance
 from installer.octopus.model import PlatformRecord, SiteRecord, platform_kind
+from installer.octopus.sites.common import SiteSettings
 from installer.plan import Component
 from installer.resources.base import Context
 from installer.resources.files import File

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from installer.octopus.sites.restore import _member, open_source
 from installer.errors import ConfigError
+from installer.octopus.sites.restore import _member, open_source
 from installer.runner import SubprocessRunner
 
 pytestmark = pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd is not installed")
