@@ -43,7 +43,8 @@ from installer.templates import render
 
 MANAGED_HEADER = "Managed by barracuda"
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
