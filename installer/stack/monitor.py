@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from installer.agents.monitor.specs import ServiceSpec, specs_for
 from installer.data import load_profile
 from installer.facts import Facts
 from installer.plan import Component
@@ -18,6 +17,7 @@ from installer.resources.cron import CronJob, cron_file
 from installer.resources.files import File
 from installer.resources.system import Command
 from installer.stack.release import Release
+from installer.stack.watched import ServiceSpec, specs_for
 
 DROPIN = ("[Service]\n# The barracuda monitor restarts this service, within its restart budget.\n"
           "Restart=no\n")

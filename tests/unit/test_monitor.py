@@ -24,13 +24,13 @@ from installer.agents.monitor.incidents import Incidents
 from installer.agents.monitor.pools import parse_pools
 from installer.agents.monitor.probes import Health, Proc
 from installer.agents.monitor.run import Loop, run_until
-from installer.agents.monitor.specs import ServiceSpec, spec_for, watched_services
 from installer.data import load_profile
 from installer.errors import CommandError
 from installer.plan import Component
 from installer.resources.system import Service
 from installer.runner import Result
 from installer.stack.release import Release
+from installer.stack.watched import ServiceSpec, spec_for, watched_services
 
 BUDGET = Budget(max_restarts=3, window_s=600, base_s=2, max_s=300, jitter=0.25,
                 healthy_reset_s=600)

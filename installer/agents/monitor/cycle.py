@@ -24,9 +24,9 @@ from installer.agents.monitor.budget import DOWN, FAILED, OK, PAUSED, Budget, fr
 from installer.agents.monitor.incidents import Incidents
 from installer.agents.monitor.pools import discover
 from installer.agents.monitor.probes import Health, Proc
-from installer.agents.monitor.specs import ServiceSpec
 from installer.errors import BarracudaError
 from installer.services import ServiceManager
+from installer.stack.watched import ServiceSpec
 
 log = logging.getLogger("barracuda.monitor")
 

@@ -13,7 +13,7 @@ import psutil
 
 from installer.agents.monitor import fastcgi
 from installer.agents.monitor.pools import Pool, discover
-from installer.agents.monitor.specs import ServiceSpec
+from installer.stack.watched import ServiceSpec
 
 
 @dataclass(frozen=True)

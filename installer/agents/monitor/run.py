@@ -18,7 +18,6 @@ from installer.agents.monitor import state as state_file
 from installer.agents.monitor.budget import Budget
 from installer.agents.monitor.cycle import Monitor, Settings
 from installer.agents.monitor.incidents import Incidents
-from installer.agents.monitor.specs import ServiceSpec, specs_for
 from installer.config import Config
 from installer.data import load_profile
 from installer.facts import Facts
@@ -28,6 +27,7 @@ from installer.runlog import log_to
 from installer.runner import Runner
 from installer.services import ServiceManager
 from installer.stack.release import Release
+from installer.stack.watched import ServiceSpec, specs_for
 
 log = logging.getLogger("barracuda.monitor")
 
