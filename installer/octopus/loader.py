@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from installer.config import Config, default_text, load
 from installer.config.cnf import parse_text
@@ -94,7 +93,3 @@ def check_new_instance(facts: Facts, name: str) -> None:
         if db_prefix(other) == db_prefix(name):
             raise ConfigError(f'cannot create instance "{name}": its database prefix '
                               f"{db_prefix(name)}_ is the one of instance {other}")
-
-
-def config_path(instance: Instance, facts: Facts) -> Path:
-    return facts.target.path(instance.config_file)

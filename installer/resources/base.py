@@ -68,7 +68,6 @@ class Resource(ABC):
     # component and of later ones cannot be run on a staged tree (installer/staging.py).
     changes_environment: ClassVar[bool] = False
 
-    group: str = "base"  # the component it belongs to (validators and reloads are per group)
     requires: tuple[str, ...] = ()  # ids of resources that must come first
     notify: tuple[str, ...] = ()  # handlers run once at the end of the group: "reload:nginx"
 

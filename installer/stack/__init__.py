@@ -16,7 +16,7 @@ from installer.stack import monitor as monitor_stack
 from installer.stack.context import StackContext
 from installer.stack.release import Release
 from installer.stack.secrets import SECRETS_DIR, Secrets
-from installer.stack.tuning import Tuning, TuningFacts, compute
+from installer.stack.tuning import OperatorChoice, Tuning, TuningFacts, compute
 
 
 def php_versions(config: Config, release: Release) -> tuple[tuple[str, ...], str]:
@@ -58,6 +58,8 @@ def tuning_for(config: Config, facts: Facts) -> Tuning:
                                             f"{facts.ram_mib} MiB this machine has")
     try:
         return compute(load_profile("tuning"), wanted)
+    except OperatorChoice as exc:
+        raise config.error(exc.key, str(exc)) from None
     except ValueError as exc:
         raise DataError(f"profiles/tuning.yml: {exc}") from exc
 

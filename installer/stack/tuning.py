@@ -135,10 +135,6 @@ class Tuning:
     warnings: tuple[str, ...]
     explanation: tuple[str, ...]
 
-    @staticmethod
-    def fmt(mib: int, unit: str = "M") -> str:
-        return fmt_mib(mib, unit)
-
     def explain(self) -> list[str]:
         """One line per computed value with the rule that produced it, then the budget."""
         return list(self.explanation)
@@ -279,6 +275,14 @@ def _display(name: str, value: Any) -> str:
     return f"{name} = {value}"
 
 
+class OperatorChoice(ValueError):
+    """The operator's settings (not the rules) leave no room: `key` is the setting to change."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def _check_facts(facts: TuningFacts) -> None:
     if facts.ram_mib < 1 or facts.cpus < 1 or facts.reserved_ram_mib < 0:
         raise ValueError(
@@ -304,7 +308,8 @@ def compute(rules: Mapping[str, Any], facts: TuningFacts) -> Tuning:
     budget_fraction = ram.number("budget_fraction", 0.0, 1.0)
     usable = facts.ram_mib - facts.reserved_ram_mib
     if usable < min_usable:
-        raise ValueError(
+        raise OperatorChoice(
+            "_RESERVED_RAM",
             f"usable RAM {usable} MiB (total {facts.ram_mib} - reserved {facts.reserved_ram_mib})"
             f" is below the {min_usable} MiB the tuning rules need; lower _RESERVED_RAM"
         )

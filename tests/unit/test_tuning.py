@@ -353,7 +353,7 @@ def test_explain_has_one_line_per_value_with_its_rule() -> None:
 
 def test_fmt() -> None:
     assert fmt_mib(512) == "512M"
-    assert Tuning.fmt(96, "mb") == "96mb"
+    assert fmt_mib(96, "mb") == "96mb"
 
 
 # --- templates consume the tuning -----------------------------------------------------------
@@ -528,3 +528,30 @@ def test_mariadb_accepts_the_options(tree: tuple[Path, Tuning, dict[str, str]]) 
     assert "unknown" not in result.stderr.lower()
     pool = re.search(r"^innodb-buffer-pool-size\s+(\d+)$", result.stdout, re.MULTILINE)
     assert pool and int(pool.group(1)) == t.mariadb.innodb_buffer_pool_size_mib * 1024 * 1024
+
+
+def test_reserved_ram_that_leaves_too_little_is_a_config_error_at_its_line(
+        tmp_path: Path) -> None:
+    """The operator's _RESERVED_RAM, not the shipped rules, is to blame: exit 3 at its line."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    ram = int(psutil.virtual_memory().total // (1024 * 1024))
+    cnf = tmp_path / "barracuda.cnf"
+    cnf.write_text(f"_MY_EMAIL=ops@example.org\n_RESERVED_RAM={ram - 100}\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    environ = {k: v for k, v in os.environ.items() if k != "BARRACUDA_CONFIG"}
+    result = subprocess.run(
+        [sys.executable, "-m", "installer.cli.barracuda", "install", "--root", str(root),
+         "--config", str(cnf), "--dry-run"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=environ, timeout=60,
+        check=False)
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {cnf}:2: _RESERVED_RAM: usable RAM 100 MiB"), lines
+    assert list(root.iterdir()) == []
