@@ -42,13 +42,14 @@ def like_escaped(name: str) -> str:
 
 def query(runner: Runner, statement: str, *, database: str | None = None,
           timeout: float = 600) -> list[list[str]]:
-    """Rows of `statement` (tab-separated batch output, split)."""
-    argv = ["mariadb", "--batch", "--skip-column-names", "-e", statement]
+    """Rows of `statement` (tab-separated batch output, split; --raw: a backslash in a
+    value, as in a grant's escaped database name, comes back as it is stored)."""
+    argv = ["mariadb", "--batch", "--raw", "--skip-column-names", "-e", statement]
     if database is not None:
         argv.insert(1, f"--database={database}")
     result = runner.run(argv, timeout=timeout, check=False)
     if not result.ok:
-        raise DatabaseError(f"query failed ({statement[:60]}): {result.output[-300:]}")
+        raise DatabaseError(f"query failed ({statement[:60]}): {_server_said(result.output)}")
     return [line.split("\t") for line in result.stdout.splitlines() if line]
 
 
@@ -58,7 +59,14 @@ def execute(runner: Runner, statements: Sequence[str], *, timeout: float = 600) 
     result = runner.run(["mariadb", "--batch"], input=text, timeout=timeout, check=False)
     if not result.ok:
         first = statements[0].split("IDENTIFIED")[0] if statements else ""
-        raise DatabaseError(f"{first.strip()[:80]}...: {result.output[-300:]}")
+        raise DatabaseError(f"{first.strip()[:80]}: {_server_said(result.output)}")
+
+
+def _server_said(output: str) -> str:
+    """The client's error line (ERROR 1141 ... at line 1), else its last line, in one line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip().strip("-")]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or ["no output"])[-1][:300]
 
 
 def scalar(runner: Runner, statement: str) -> str:
