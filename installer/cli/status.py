@@ -12,7 +12,7 @@ from installer.services import manager_for
 
 
 def status_report(app: App, build: Builder) -> None:
-    session = open_session(app)
+    session = open_session(app.options, app)
     facts, target = session.facts, session.target
     components = build(session.config, facts, session.redactor)
     manager = manager_for(facts.init_system, session.runner, target)

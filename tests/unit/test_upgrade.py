@@ -22,7 +22,6 @@ import yaml
 
 from installer import __version__
 from installer.checkpoint import Checkpoint
-from installer.cli.upgrade import followed, guard_downgrade
 from installer.config import load
 from installer.converge import ROLLED_BACK
 from installer.data import profiles_dir
@@ -42,6 +41,7 @@ from installer.upgrade.channel import upgrades
 from installer.upgrade.manifest import bundled, load_channel, newer, parse, version_key
 from installer.upgrade.packages import PackageUpgrade, SystemUpgrade, apt_update
 from installer.upgrade.snapshot import last_snapshot, restore
+from installer.upgrade.workflow import followed, guard_downgrade
 from tests.unit.test_resources import FakeServices, LiveTarget
 
 REPO = Path(__file__).resolve().parents[2]
