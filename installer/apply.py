@@ -226,7 +226,7 @@ class Applier:
                 pass  # the service was broken by the change itself; it is restored now
         parts = []
         if undo.undone:
-            parts.append(f"undid {_listed(undo.undone)}")
+            parts.append(f"undid {_listed(undo.undone, 8)}")
         if restored:
             parts.append(f"restored {_listed(restored)} from {self.checkpoint.directory}")
         if parts:

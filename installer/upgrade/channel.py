@@ -4,9 +4,8 @@ packages moved to the channel's versions right after they are installed."""
 from __future__ import annotations
 
 from installer.config import Config
-from installer.converge import Builder
 from installer.facts import Facts
-from installer.plan import Component
+from installer.plan import Builder, Component
 from installer.resources.base import Resource
 from installer.runlog import Redactor
 from installer.stack import build, php_versions
