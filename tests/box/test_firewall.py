@@ -174,8 +174,8 @@ def set_profile(box: Box) -> None:
         "    data['fail2ban']['jails'][name].update(values)\n"
         "path.write_text(yaml.safe_dump(data, sort_keys=False))\n"
     )
-    python = box.run(["readlink", "-f", "/usr/local/bin/barracuda"]).stdout.strip()
-    python = python.rsplit("/", 1)[0] + "/python3"
+    shebang = box.run(["/bin/sh", "-c", 'head -1 "$(command -v barracuda)"']).stdout
+    python = shebang.strip().removeprefix("#!").split()[0]
     box.run([python, "-c", script, json.dumps(OVERRIDE)])
 
 
