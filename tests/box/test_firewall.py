@@ -199,7 +199,7 @@ def net(box: Box) -> Iterator[tuple[Client, Client, Client]]:
         assert "firewall" in first.stderr
         again = box.run(["barracuda", "install", "--yes"],
                         env={"SSH_CONNECTION": "10.231.8.2 40022 10.231.8.1 22"})
-        assert " 0 changed" in again.stderr, again.stderr[-2000:]
+        assert "\n0 changed, " in again.stderr, again.stderr[-2000:]
         yield a, b, c
     finally:
         wiring.close()
