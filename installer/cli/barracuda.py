@@ -9,6 +9,7 @@ import typer
 
 from installer import __version__
 from installer.cli import backup
+from installer.cli import firewall as firewall_cli
 from installer.cli import monitor as monitor_cli
 from installer.cli import options as opt
 from installer.cli import upgrade as upgrade_cli
@@ -29,6 +30,7 @@ config_app = typer.Typer(no_args_is_help=True, help="Show or check the configura
 app.add_typer(config_app, name="config")
 app.add_typer(backup.app, name="backup")
 app.add_typer(monitor_cli.app, name="monitor")
+app.add_typer(firewall_cli.app, name="firewall")
 FILE_ARG = typer.Argument(None, help="The file to check (default: the live config).")
 
 
