@@ -153,6 +153,31 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput[_INPUT_KEY] = json.dumps(node.config.stash[_times_stash])
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """loadgroup, but a worker takes its next unit only once it is out of work. xdist's own
+    takes one as soon as 2 tests of the current unit are left, and a box module's last two
+    tests can take minutes: the other worker would then sit idle at the end of the run,
+    while the unit it could have run waits behind them. (One test is always left: a worker
+    holds its last test back until it knows what comes next.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneUnitAhead(LoadGroupScheduling):  # type: ignore[misc]
+        def _reschedule(self, node: Any) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:
+                return
+            self._assign_work_unit(node)
+
+    return OneUnitAhead(config, log)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if _is_worker(config) or not box_in_scope(config):
@@ -220,7 +245,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
     artifacts = boxes.artifacts_root()
     if artifacts.is_dir():
         since = time.time() - (time.monotonic() - started)
-        fresh = sorted(p for p in artifacts.iterdir() if p.is_dir() and p.stat().st_mtime >= since)
+        # Every box keeps its install logs there; those of failed tests have its console too.
+        fresh = sorted(p for p in artifacts.iterdir()
+                       if (p / "console.log").exists() and p.stat().st_mtime >= since)
         if fresh:
             terminalreporter.section("box artifacts (failed tests)")
             for path in fresh:
