@@ -29,7 +29,7 @@ from installer.data import load_profile
 from installer.errors import ApplyError, ConfigError
 from installer.facts import Facts
 from installer.plan import Component, Validator
-from installer.resources.base import Change, Context, Resource
+from installer.resources.base import Change, Context, Resource, restart
 from installer.resources.files import Directory, File
 from installer.resources.system import Command, Packages, Service
 from installer.templates import render
@@ -312,7 +312,7 @@ def component(config: Config, facts: Facts, release: str,
         str(prof["loader"]), str(prof["ruleset"]), str(prof["table"]),
         str(prof["loaded_stamp"]),
         requires=(ruleset.id, *(["command:firewall-admit-session"] if session else []))))
-    notify = (f"restart:{services['fail2ban']}",)
+    notify = (restart(services['fail2ban']),)
     resources += [
         File(str(f2b["action_file"]), template="fail2ban/action.conf.j2",
              context={"table": prof["table"]}, notify=notify, requires=after),

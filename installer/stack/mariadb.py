@@ -10,7 +10,7 @@ from collections.abc import Callable
 from installer.database import sql
 from installer.database.sql import DatabaseError
 from installer.plan import Component, Validator
-from installer.resources.base import Context, Resource
+from installer.resources.base import Context, Resource, restart
 from installer.resources.files import File
 from installer.resources.system import Command, Service
 from installer.stack.context import StackContext
@@ -55,7 +55,7 @@ def component(stack: StackContext) -> Component:
     context = stack.template_context()
     resources: list[Resource] = [
         File(CONF, template="mariadb/barracuda.cnf.j2", context=context,
-             notify=(f"restart:{service}",), requires=("packages:stack",)),
+             notify=(restart(service),), requires=("packages:stack",)),
         Service(service, requires=("packages:stack",)),
     ]
     return Component(

@@ -16,7 +16,7 @@ import requests
 
 from installer.data import load_profile
 from installer.plan import Component, Validator
-from installer.resources.base import Change, Context, Resource
+from installer.resources.base import Change, Context, Resource, reload
 from installer.resources.files import Absent, Directory, File
 from installer.resources.system import Service
 from installer.stack.context import StackContext
@@ -111,7 +111,7 @@ def component(stack: StackContext) -> Component:
     paths = stack.paths
     service = stack.release.service("nginx")
     master = paths["server_master"]
-    notify = (f"reload:{service}",)
+    notify = (reload(service),)
     after = ("packages:stack",)
     context = {**stack.template_context(), "nginx": load_profile("nginx"),
                "http2": stack.release.nginx_http2}

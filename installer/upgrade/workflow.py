@@ -229,7 +229,7 @@ def rollback(options: RunOptions, console: Console) -> None:
         f" and {len(restored.paths) - 3} more" if len(restored.paths) > 3 else "")
     console.say((f"Restored {shown} from {directory}" if restored.paths
                  else f"Nothing differed from the snapshot in {directory}")
-                + (f", then ran {', '.join(h.replace(':', ' ') for h in restored.handlers)}"
+                + (f", then ran {', '.join(str(h) for h in restored.handlers)}"
                    if restored.handlers else ""))
     env = restored.tool_env or str(selfupdate.previous_env() or "")
     if target.live and env and Path(env).is_dir() and Path(env) != selfupdate.current_env():

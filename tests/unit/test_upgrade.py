@@ -28,7 +28,7 @@ from installer.data import profiles_dir
 from installer.errors import ConfigError, DataError, UsageError
 from installer.facts import Facts
 from installer.plan import Component
-from installer.resources.base import Context
+from installer.resources.base import Context, reload, restart
 from installer.resources.files import File
 from installer.runlog import append_versions
 from installer.runner import Result
@@ -222,7 +222,7 @@ def test_package_upgrade_plans_moves_applies_once_and_converges(tmp_path: Path) 
     runner = apt_runner({"nginx"})
     ctx = live_ctx(tmp_path, runner)
     resource = PackageUpgrade("nginx", ["nginx", "nginx-extras"], {"nginx": "1.22.1-9+deb12u1"},
-                              notify=("restart:nginx",))
+                              notify=(restart("nginx"),))
     changes = resource.check(ctx)
     assert [c.action for c in changes] == ["upgrade"]
     assert "nginx 1.22.1-9 -> 1.22.1-9+deb12u1" in changes[0].reason
@@ -268,9 +268,9 @@ def test_each_component_restarts_only_its_own_service() -> None:
     release = Release.load("bookworm")
     component = upgrades(bundled("stable"), release, ("8.2",))
     notify = {r.id: r.notify for r in component.resources}
-    assert notify["upgrade:nginx"] == ("restart:nginx",)
-    assert notify["upgrade:php8.2"] == ("restart:php8.2-fpm",)
-    assert notify["upgrade:mariadb"] == ("restart:mariadb",)
+    assert notify["upgrade:nginx"] == (restart("nginx"),)
+    assert notify["upgrade:php8.2"] == (restart("php8.2-fpm"),)
+    assert notify["upgrade:mariadb"] == (restart("mariadb"),)
 
 
 # ------------------------------------------------------------------ scheduled upgrades
@@ -353,8 +353,8 @@ def test_a_wheel_must_match_the_manifest_checksum(tmp_path: Path,
 def test_rollback_restores_the_last_snapshot_then_the_one_before(tmp_path: Path) -> None:
     runner = apt_runner(set())
     ctx = live_ctx(tmp_path, runner)
-    conf = File("/etc/demo.conf", content="new\n", notify=("reload:demo",))
-    other = File("/etc/other.conf", content="same\n", notify=("restart:other",))
+    conf = File("/etc/demo.conf", content="new\n", notify=(reload("demo"),))
+    other = File("/etc/other.conf", content="same\n", notify=(restart("other"),))
     components = [Component("demo", [conf]), Component("other", [other])]
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/demo.conf").write_text("v1\n")
@@ -379,7 +379,7 @@ def test_rollback_restores_the_last_snapshot_then_the_one_before(tmp_path: Path)
     assert (tmp_path / "etc/demo.conf").read_text() == "v2\n"
     assert not (tmp_path / "etc/new.conf").exists()
     assert restored.paths == ["/etc/demo.conf", "/etc/new.conf"]
-    assert restored.handlers == ["reload:demo"]  # other.conf did not differ: no restart
+    assert restored.handlers == [reload("demo")]  # other.conf did not differ: no restart
     assert ctx.services.actions == ["reload demo"]  # type: ignore[union-attr]
     assert (base / ("20260102-000000-up-stable" + ROLLED_BACK)).is_dir()
     assert last_snapshot(ctx.target) == older.directory
