@@ -22,6 +22,7 @@ from installer.plan import Component
 from installer.resources.base import Context
 from installer.resources.files import File
 from installer.runner import SubprocessRunner
+from installer.stack import nginx as nginx_stack
 from installer.target import Target
 from installer.templates import render
 from tests.unit.test_octopus import instance_state, two_php_stack
@@ -145,6 +146,24 @@ def test_application_paths_reach_a_file_or_the_front_controller(kind: str, uri: 
     regex = match.split(" ", 1)[1]
     body = re.search(rf"location ~\*? {re.escape(regex)} \{{(.*?)\n    \}}", text, re.S)
     assert body and f"try_files $uri {front};" in body.group(1), (uri, regex)
+
+
+@pytest.mark.parametrize("kind", ["drupal", "drupal7", "php"])
+def test_well_known_files_are_served_but_not_hidden_ones_nor_php(kind: str) -> None:
+    text = vhost(state_with(SITE, kind))
+    block = text[text.index("location ^~ /.well-known/ {"):]
+    block = block[:block.index("try_files")]  # its nested locations only
+    nested = [(m.group(1), m.group(2)) for m in re.finditer(
+        r"location (~\*?) (\S+) \{\n\s+return (\d+);", block)]
+    assert len(nested) == 2
+
+    def refused(uri: str) -> bool:
+        return any(re.search(rx.replace("\\d", "[0-9]"), uri, re.I if op == "~*" else 0)
+                   for op, rx in nested)
+    assert not refused("/.well-known/acme-challenge/tOkEn-123")
+    assert not refused("/.well-known/security.txt")
+    assert refused("/.well-known/.htaccess") and refused("/.well-known/a/.git/config")
+    assert refused("/.well-known/x.php")
 
 
 def test_drupal7_and_php_vhosts() -> None:
@@ -323,3 +342,11 @@ def test_a_failed_probe_restores_the_files_and_reloads_again(tmp_path: Path) -> 
     assert "then ran reload nginx" in message
     assert seen == ["new\n"] and vhost.read_text() == "old\n"
     assert services.actions == ["reload nginx", "reload nginx"]
+
+
+def test_site_logs_are_closed_to_the_tenants() -> None:
+    """Hole 6 of issue 12: the per-site logs name every visitor and query string."""
+    resources = nginx_stack.component(two_php_stack()).resources
+    logs = next(r for r in resources if r.id == "dir:/var/log/nginx")
+    assert (logs.mode, logs.owner, logs.fgroup) == (  # type: ignore[attr-defined]
+        0o750, "www-data", "adm")
