@@ -48,7 +48,8 @@ REF = typer.Option("", "--ref", help="The branch or tag to clone (with --git).")
 PLATFORM = typer.Option(..., "--platform", help="The platform the site runs on.")
 ALIAS = typer.Option([], "--alias", help="Another name the site answers to (repeatable).")
 KIND = typer.Option(None, "--type", help="The vhost type: drupal (8 and later), drupal7, "
-                    "plain, or auto (the platform's, the default).")
+                    "php (any PHP application; plain is its older name), or auto (the "
+                    "platform's, the default).")
 HSTS = typer.Option(None, "--hsts/--no-hsts", help="Send Strict-Transport-Security on HTTPS.")
 CACHE_TTL = typer.Option(None, "--cache-ttl", help="Speed Booster seconds for anonymous "
                          "pages (0 = the default of profiles/nginx.yml).")

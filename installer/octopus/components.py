@@ -195,6 +195,7 @@ def pools(state: InstanceState, stack: StackContext) -> list[Component]:
             "open_basedir": basedir,
             "disable_functions": list(dict.fromkeys([*deny, *octopus["disable_functions"]])),
             "tmp_dir": tmp, "tuning": stack.tuning, "paths": stack.paths,
+            "mail_extra_parameters": octopus["mail_extra_parameters"],
         }
         components.append(Component(
             f"{i.name}-php{version}",

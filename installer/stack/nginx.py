@@ -122,6 +122,11 @@ def component(stack: StackContext) -> Component:
         Directory(f"{master}/nginx", mode=0o755),
         *(Directory(f"{master}/nginx/{d}", mode=0o755) for d in INCLUDE_DIRS),
         Directory(paths["health_root"], mode=0o755),
+        # The logs name every visitor, URL and query string of every site: closed to the
+        # tenants (Debian's logrotate recreates them 0640 www-data:adm; the workers reopen
+        # them by name after a rotation, so www-data keeps the directory).
+        Directory(paths["nginx_log_dir"], mode=0o750, owner="www-data", fgroup="adm",
+                  requires=after),
         File(f"{paths['nginx_dir']}/nginx.conf", template="nginx/nginx.conf.j2",
              context=context, notify=notify, requires=after),
         File(f"{paths['nginx_dir']}/conf.d/barracuda.conf", template="nginx/barracuda.conf.j2",

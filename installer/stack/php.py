@@ -34,7 +34,9 @@ def component(stack: StackContext, version: str) -> Component:
     after = ("packages:stack",)
     context = stack.template_context(version)
     resources: list[Resource] = [
-        Directory(paths["php_log_dir"], mode=0o755),
+        # Slow logs hold the tenants' stack traces: root and adm only (the FPM master, root,
+        # writes them).
+        Directory(paths["php_log_dir"], mode=0o750, fgroup="adm"),
         File(f"{etc}/fpm/php-fpm.conf", template="php/php-fpm.conf.j2", context=context,
              notify=notify, requires=after, comment=";"),
         File(f"{etc}/fpm/pool.d/www.conf", template="php/pool-master.conf.j2", context=context,
