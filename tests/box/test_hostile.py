@@ -304,3 +304,53 @@ def test_open_basedir_cannot_be_widened(box: Box) -> None:
 # and one Redis password for every tenant belong to the database and Redis work (issue 12,
 # holes 2, 3 and 4). Their attacks go here, on the same three instances: from o1's PHP and
 # shell, with its own credentials, against o1x's and o1-x's databases and Redis keys.
+
+
+def tenant_sql(box: Box, instance: str, query: str) -> tuple[int, str]:
+    """`query` as `instance`'s shell login, with the instance's own database account."""
+    return shell(box, instance, "mariadb", f"--defaults-file=/data/disk/{instance}/.my.cnf",
+                 "-N", "-e", query)
+
+
+def test_the_instance_account_sees_only_its_own_databases(box: Box) -> None:
+    """Hole 3: o1's account held ALL on `o1\\_%`, which also covers o1-x's o1_x_* databases."""
+    rc, listed = tenant_sql(box, ATTACKER, "SHOW DATABASES")
+    assert rc == 0, listed  # control: the account works
+    own = "o1_one_example_org"
+    assert own in listed.split()
+    victims = ["o1_x_onedash_example_org", "o1x_onex_example_org"]
+    for victim in victims:
+        assert victim not in listed.split(), listed
+        for query in (f"SELECT 1 FROM `{victim}`.DUAL", f"USE `{victim}`",
+                      f"DROP DATABASE `{victim}`", f"CREATE TABLE `{victim}`.t (i INT)"):
+            rc, out = tenant_sql(box, ATTACKER, query)
+            assert rc != 0 and "denied" in out, (query, out)
+    for name in ("o1_x_new", "o1_new", "o1x_new"):
+        rc, out = tenant_sql(box, ATTACKER, f"CREATE DATABASE `{name}`")
+        assert rc != 0 and "denied" in out, (name, out)
+    rows = box.run(["mariadb", "-N", "-e", "SHOW DATABASES"]).stdout.split()
+    assert all(victim in rows for victim in victims)  # nothing was dropped
+    # Control: o1 still uses its own database.
+    rc, out = tenant_sql(box, ATTACKER, f"CREATE TABLE `{own}`.t (i INT); DROP TABLE `{own}`.t")
+    assert rc == 0, out
+
+
+def test_a_colliding_site_name_cannot_take_another_instances_database(box: Box) -> None:
+    """Hole 2: o1-x's q.example.org and o1's x.q.example.org both map to o1_x_q_example_org;
+    the second site add must be refused and leave the first one's database and account."""
+    octopus(box, "site", "add", "o1-x", "q.example.org", "--platform", "hostile", "--type",
+            "php", "--yes")
+    before = box.run(["mariadb", "-N", "-e",
+                      "SELECT User, JSON_VALUE(Priv, '$.authentication_string') FROM "
+                      "mysql.global_priv WHERE User LIKE 'o1%' ORDER BY User"]).stdout
+    taken = octopus(box, "site", "add", ATTACKER, "x.q.example.org", "--platform", "hostile",
+                    "--type", "php", "--yes", check=False)
+    assert taken.returncode == 3, taken.stderr
+    lines = taken.stderr.strip().splitlines()
+    assert len(lines) == 1 and "o1_x_q_example_org" in lines[0] and "o1-x" in lines[0], lines
+    after = box.run(["mariadb", "-N", "-e",
+                     "SELECT User, JSON_VALUE(Priv, '$.authentication_string') FROM "
+                     "mysql.global_priv WHERE User LIKE 'o1%' ORDER BY User"]).stdout
+    assert after == before  # no password was reset
+    assert "x.q.example.org" not in box.run(["octopus", "site", "list", ATTACKER]).stdout
+    assert fetch(box, "q.example.org", "/").status == 200
