@@ -93,6 +93,19 @@ def group_of(item: pytest.Item) -> str:
     return f"{module}::{variant}" if variant else module
 
 
+def unit_of_nodeid(nodeid: str) -> str:
+    """group_of() from a node id alone (what the xdist controller sees of a test)."""
+    nodeid = nodeid.split("@", 1)[0]
+    module = nodeid.split("::", 1)[0]
+    params = nodeid.rpartition("[")[2].rstrip("]") if nodeid.endswith("]") else ""
+    for variant in sorted((f"{k}-{r}" for k in boxes.KINDS for r in rootfs.RELEASES), key=len,
+                          reverse=True):
+        if params == variant or params.startswith(f"{variant}-") or params.endswith(
+                f"-{variant}"):
+            return f"{module}::{variant}"
+    return module
+
+
 def order(items: list[pytest.Item], times: dict[str, float]) -> None:
     """Sort `items` in place: box units longest first (unknown ones as the longest known),
     then the fast modules; the order inside a unit is kept."""
@@ -165,6 +178,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadGroupScheduling
 
     class OneUnitAhead(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            """The unit of a test from its node id alone: its module, and the variant of
+            its box when it has one (`tests/box/test_x.py::t[systemd-trixie]`). xdist's own
+            loadgroup reads a group suffix that its worker adds to the node id, and that
+            suffix was missing on the workers: the units were split between them."""
+            return unit_of_nodeid(nodeid)
+
         def _reschedule(self, node: Any) -> None:
             if node.shutting_down:
                 return
@@ -189,14 +209,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     prebuild(variants)
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # As each item is collected: xdist's worker reads the xdist_group marks in its own
+    # pytest_collection_modifyitems, which runs before a plugin's hook of that name (marks
+    # added there came too late, and the units were split between workers).
+    group = group_of(item)
+    item.add_marker(pytest.mark.xdist_group(group))
+    item.user_properties.append((GROUP_KEY, group))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # tryfirst: xdist's worker reads the xdist_group marks in its own hook of this name.
     order(items, config.stash.get(_times_stash, {}))
-    for item in items:
-        group = group_of(item)
-        item.add_marker(pytest.mark.xdist_group(group))
-        item.user_properties.append((GROUP_KEY, group))
 
 
 class _Timing:
