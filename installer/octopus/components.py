@@ -30,9 +30,11 @@ from installer.resources.cron import CRON_DIR, CronJob, cron_file
 from installer.resources.database import Database, DatabaseAccount
 from installer.resources.files import Absent, Directory, File
 from installer.resources.trees import CodeTree
+from installer.stack import redis
 from installer.stack.base import ConfigFile
 from installer.stack.context import StackContext
 from installer.stack.nginx import live_tree_valid, site_includes
+from installer.stack.secrets import SECRETS_DIR
 
 
 class Phase(IntEnum):
@@ -148,6 +150,22 @@ def accounts(state: InstanceState) -> Component:
                                                        f"user:{user}"))
           for user in (i.name, i.web_user)),
     ], phase=Phase.ACCOUNTS)
+
+
+def redis_user(state: InstanceState, stack: StackContext) -> list[Component]:
+    """The instance's own Redis user (its password kept like the database one), limited to
+    the keys `oN:*`; the sites' credentials files hand it to settings.php."""
+    i, creds = state.instance, state.redis
+    if creds is None:
+        return []
+    return [Component(f"{i.name}-redis", [
+        File(f"{SECRETS_DIR}/octopus-{i.name}-redis", content=creds.password + "\n",
+             mode=0o600, comment="", secret=True),
+        redis.acl_file(creds.user, creds.password),
+        redis.RedisUser(user=creds.user, password=creds.password,
+                        socket=stack.paths["redis_socket"],
+                        admin_password=stack.redis_password),
+    ], phase=Phase.SECRETS)]
 
 
 def tree(state: InstanceState) -> Component:
@@ -311,7 +329,9 @@ def sites(state: InstanceState, stack: StackContext) -> Component:
         core = platform.core if platform else ""
         resources += [
             File(i.site_record(site.domain), content=site.dump(), mode=0o600, secret=True),
-            Directory(site_dir, mode=0o750, owner=i.name, fgroup=i.group),
+            # root's: neither the web user nor Drupal's installer (which would chmod a
+            # directory it owns) changes what is in it but the writable directories below.
+            Directory(site_dir, mode=0o750, owner="root", fgroup=i.group),
             *(Directory(f"{site_dir}/{d['path']}", mode=int(d["mode"], 8), owner=i.web_user,
                         fgroup=i.group) for d in site_directories(core)),
             *site_files(state, site, stack),
@@ -431,6 +451,7 @@ def build_instance(state: InstanceState, stack: StackContext,
         raise ConfigError(f"sites of {state.instance.name} use unknown platforms: "
                           f"{' '.join(sorted(missing))}")
     return [
+        *redis_user(state, stack),
         accounts(state),
         tree(state),
         databases(state, stack),

@@ -15,7 +15,12 @@ from installer.facts import Facts
 from installer.octopus import model
 from installer.octopus.archive import Archive, archive_name, make_archive
 from installer.octopus.components import Phase
-from installer.octopus.loader import check_new_instance, load_instance, secret_name
+from installer.octopus.loader import (
+    check_new_instance,
+    load_instance,
+    redis_secret_name,
+    secret_name,
+)
 from installer.octopus.model import Instance
 from installer.octopus.names import check_instance_name
 from installer.octopus.sites.common import converge, secret_component
@@ -28,6 +33,7 @@ from installer.resources.database import DatabasesAbsent
 from installer.resources.files import Absent
 from installer.resources.trees import TreeAbsent
 from installer.runlog import Redactor
+from installer.stack import redis
 from installer.stack.secrets import SECRETS_DIR
 
 
@@ -121,6 +127,11 @@ def remove(name: str, force: bool) -> Builder:
                 Absent(instance.config_file, why="the instance is removed"),
                 Absent(f"{SECRETS_DIR}/{secret_name(instance)}", why="the instance is removed"),
                 Absent(f"{CRON_DIR}/{instance.cron_file}", why="the instance is removed"),
+                Absent(f"{SECRETS_DIR}/{redis_secret_name(instance)}",
+                       why="the instance is removed"),
+                Absent(f"{redis.ACL_DIR}/{name}.conf", why="the instance is removed"),
+                redis.RedisUser(user=name, socket=stack.paths["redis_socket"],
+                                admin_password=stack.redis_password, present=False),
             ], phase=Phase.CLEANUP),
         ]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from installer.config import Config, default_text, load
 from installer.config.cnf import parse_text
 from installer.config.schema import validate
+from installer.drupal.settings import RedisCredentials
 from installer.errors import ConfigError
 from installer.facts import Facts
 from installer.octopus import codebase, model
@@ -49,6 +50,10 @@ def secret_name(instance: Instance) -> str:
     return f"octopus-{instance.name}-db"
 
 
+def redis_secret_name(instance: Instance) -> str:
+    return f"octopus-{instance.name}-redis"
+
+
 def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: Instance, *,
                   initial: Mapping[str, str] | None = None, new: bool = False) -> Loaded:
     """Everything `build_instance` needs; the instance's PHP version checked against what
@@ -76,6 +81,7 @@ def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: In
     state = InstanceState(
         instance=instance, config=cfg, platforms=records, sites=sites, codebases=codebases,
         instances=len(names), db_password=secrets.get(secret_name(instance)),
+        redis=RedisCredentials(instance.name, secrets.get(redis_secret_name(instance))),
         initial=dict(initial or {}),
         detected={p.name: model.platform_kind(target.path(instance.platform_dir(p.name)))
                   for p in model.platforms(target, instance) if p.kind == "auto"},

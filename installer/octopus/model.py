@@ -97,10 +97,6 @@ class Instance:
         return f"{self.secrets_dir}/{domain}.php"
 
     @property
-    def redis_credentials(self) -> str:
-        return f"{self.secrets_dir}/redis.yml"
-
-    @property
     def cron_file(self) -> str:
         """The name of the instance's /etc/cron.d file (cron skips names with dots)."""
         return "barracuda-octopus-" + self.name.replace(".", "_")
