@@ -290,6 +290,33 @@ def test_instances_cannot_read_each_others_settings_or_credentials(d7box: Box) -
             != 0, user
 
 
+def test_redis_users_are_limited_to_their_instance(d7box: Box) -> None:
+    version = d7box.run(["redis-server", "--version"]).stdout
+    assert int(re.search(r"v=(\d+)\.", version).group(1)) >= 6, version  # type: ignore[union-attr]
+
+    def cli(user: str, *args: str) -> str:
+        password = d7box.read_file(f"/var/lib/barracuda/secrets/octopus-{user}-redis").strip()
+        return d7box.run(["redis-cli", "-s", "/run/redis/redis-server.sock", "--user", user,
+                          "--pass", password, "--no-auth-warning", *args]).stdout.strip()
+
+    assert cli("o2", "SET", "o2:secret", "two") == "OK"
+    assert cli("o1", "SET", "o1:mine", "one") == "OK"
+    for command in (["GET", "o2:secret"], ["DEL", "o2:secret"], ["FLUSHALL"], ["FLUSHDB"],
+                    ["KEYS", "*"], ["SCAN", "0"], ["CONFIG", "GET", "*"]):
+        assert "NOPERM" in cli("o1", *command), command
+    assert cli("o2", "GET", "o2:secret") == "two"
+    assert cli("o1", "GET", "o1:mine") == "one"
+    # The users survive a restart of Redis (redis.conf includes their files).
+    d7box.run(["systemctl", "restart", "redis-server"])
+    assert cli("o1", "GET", "o2:secret").startswith("NOPERM") or "NOPERM" in cli(
+        "o1", "GET", "o2:secret")
+    assert cli("o1", "PING") == "PONG"
+    # o1's Redis credentials are in o1's credentials file, which o2 cannot read.
+    creds = f"/data/disk/o1/secrets/{D7}.php"
+    assert "'username' => 'o1'" in d7box.read_file(creds)
+    assert d7box.run(["runuser", "-u", "o2", "--", "cat", creds], check=False).returncode != 0
+
+
 # --------------------------------------------------------------------------- Drupal 11
 
 

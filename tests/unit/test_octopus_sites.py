@@ -204,3 +204,12 @@ def test_old_records_stay_readable() -> None:
     sites = next(c for c in components if c.name == "o1-sites")
     assert not any(r.id.endswith("settings.php") for r in sites.resources)
     assert sites.phase < Phase.INSTALL < Phase.NGINX
+
+
+def test_the_monitor_never_kills_a_site_cron_midrun() -> None:
+    from installer.agents.monitor.probes import Proc
+    from installer.agents.monitor.system import runaways
+    procs = {1: Proc(1, "init", 0, 0), 10: Proc(10, "cron", 1, 0),
+             11: Proc(11, "octopus", 10, 0), 12: Proc(12, "runuser", 11, 0),
+             13: Proc(13, "php8.2", 12, 0), 20: Proc(20, "php8.2", 1, 0)}
+    assert [p.pid for p in runaways(procs, ["php"], 10, 1000)] == [20]
