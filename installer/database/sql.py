@@ -90,7 +90,8 @@ def granted_databases(runner: Runner, user: str) -> set[str]:
     """The database patterns `user` holds privileges on (as stored: `_` escaped)."""
     rows = query(runner, "SELECT Db FROM mysql.db WHERE "
                          f"User = {quote_text(user)} AND Host = {quote_text(HOST)}")
-    return {row[0] for row in rows}
+    # --batch prints a backslash as two: the stored pattern has one before each `_`.
+    return {row[0].replace("\\\\", "\\") for row in rows}
 
 
 def logs_in(runner: Runner, user: str, password: str, database: str = "",
