@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from installer.data import load_profile
 from installer.errors import ApplyError
 from installer.plan import Component
 from installer.resources.base import Change, Context, Resource
@@ -24,7 +25,7 @@ from installer.resources.system import Service
 from installer.runner import Result
 from installer.stack.context import StackContext
 
-ACL_DIR = "/etc/redis/acl.d"
+ACL_DIR = str(load_profile("paths")["redis_acl_dir"])
 # What a tenant may do besides its own keys: everything but the dangerous and admin
 # commands (FLUSHALL, FLUSHDB, KEYS, CONFIG, DEBUG, MONITOR, CLIENT KILL, SHUTDOWN ...)
 # and SCAN, which lists every key of the database whatever the key pattern.
@@ -58,7 +59,7 @@ def component(stack: StackContext) -> Component:
              "instance beside this one.\n", owner="redis", fgroup="redis", mode=0o640,
              requires=(f"dir:{ACL_DIR}",)),
         File("/etc/redis/redis.conf", template="redis/redis.conf.j2",
-             context={**stack.template_context(), "acl_dir": ACL_DIR}, owner="redis",
+             context=stack.template_context(), owner="redis",
              fgroup="redis", mode=0o640, secret=True, notify=restart,
              requires=("packages:stack", f"file:{ACL_DIR}/00-none.conf")),
         Service(service, requires=("packages:stack",)),

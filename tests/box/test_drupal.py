@@ -112,6 +112,9 @@ def d7box(box_prereqs: None, request: pytest.FixtureRequest,
                             f"dev.{domain}", "--install", "--site-name", SITE_NAME, "--yes",
                             check=False)
             assert added.returncode == 0, added.stderr[-3000:]
+        # o1's pool is sized for one instance until it is converged with two.
+        upgraded = octopus(box, "up-stable", "all", "--yes", check=False)
+        assert upgraded.returncode == 0, upgraded.stderr[-3000:]
         yield box
 
 
@@ -251,7 +254,7 @@ def test_a_failed_install_leaves_nothing_behind(d7box: Box) -> None:
     # A profile the platform does not offer: refused before anything.
     missing = octopus(d7box, "site", "add", "o1", "broken.example.org", "--platform", "d7",
                       "--install", "--profile", "nosuch", "--yes", check=False)
-    assert missing.returncode == 2 and "offers minimal, standard" in missing.stderr
+    assert missing.returncode == 2 and "--profile nosuch: platform d7 offers" in missing.stderr
     assert d7box.run(DIGEST).stdout == before
     d7box.run(["rm", "-rf", profile])
 
@@ -261,7 +264,8 @@ def test_verify_fixes_a_broken_mode_once(d7box: Box) -> None:
     d7box.run(["chmod", "0755", files])
     fixed = octopus(d7box, "site", "verify", "o1", D7, "--yes", "-v", check=False)
     assert fixed.returncode == 0, fixed.stderr[-2000:]
-    assert "mode 0755 -> 2770" in fixed.stderr and "1 changed" in fixed.stderr, fixed.stderr
+    assert re.search(r"files: changed \(mode 2?755 -> 2770\)", fixed.stderr), fixed.stderr
+    assert "1 changed" in fixed.stderr, fixed.stderr
     assert d7box.run(["stat", "-c", "%a", files]).stdout.strip() == "2770"
     again = octopus(d7box, "site", "verify", "o1", "--all", "--yes", check=False)
     assert again.returncode == 0 and "0 changed" in again.stderr, again.stderr[-2000:]
