@@ -22,10 +22,12 @@ from installer.config import load
 from installer.errors import BarracudaError, ChangesPending
 from installer.octopus import instances, model, platforms
 from installer.octopus.names import check_instance_name
-from installer.octopus.sites import add
+from installer.octopus.sites import add, login, verify
 from installer.octopus.sites import remove as removal
 from installer.octopus.sites import set as settings_of
 from installer.octopus.sites.common import SiteSettings
+from installer.octopus.sites.install import InstallOptions
+from installer.runner import SubprocessRunner
 from installer.target import Target
 
 app = typer.Typer(
@@ -56,6 +58,14 @@ CACHE_TTL = typer.Option(None, "--cache-ttl", help="Speed Booster seconds for an
 CERT = typer.Option(None, "--certificate", help="The site's own certificate (PEM); \"\" = "
                     "the wildcard one.")
 CERT_KEY = typer.Option(None, "--certificate-key", help="The key of --certificate.")
+INSTALL = typer.Option(False, "--install", help="Install Drupal (its own installer, as the "
+                       "instance's user); a failure leaves nothing behind.")
+PROFILE = typer.Option("standard", "--profile", help="The install profile (with --install).")
+SITE_NAME = typer.Option("", "--site-name", help="The site's name (default: its domain).")
+ADMIN_EMAIL = typer.Option("", "--admin-email", help="The admin account's address (default: "
+                           "the instance's _MY_EMAIL).")
+LOCALE = typer.Option("en", "--locale", help="The site's language (with --install).")
+DOMAIN = typer.Argument(..., help="The site's domain.")
 
 
 @app.callback()
@@ -214,7 +224,9 @@ def platform_list(ctx: typer.Context, name: str = NAME) -> None:
     target = Target(this.root)
     instance = model.existing(target, name)
     sites = model.sites(target, instance)
-    rows = [{"name": p.name, "kind": p.kind, "source": p.source, "ref": p.ref,
+    rows = [{"name": p.name, "kind": p.kind, "core": p.describe(),
+             "docroot": p.docroot or ".", "profiles": list(p.detected.get("profiles", [])),
+             "php_min": p.detected.get("php_min", ""), "source": p.source, "ref": p.ref,
              "sites": [s.domain for s in sites if s.platform == p.name]}
             for p in model.platforms(target, instance)]
     if this.json:
@@ -223,7 +235,19 @@ def platform_list(ctx: typer.Context, name: str = NAME) -> None:
     if not rows:
         print("no platforms")
     for row in rows:
-        print(f"{row['name']:<24} {row['kind']:<8} {len(row['sites'])} sites  {row['source']}")
+        print(f"{row['name']:<20} {row['core']:<14} docroot {row['docroot']:<8} "
+              f"profiles {','.join(row['profiles']) or '-'}  "
+              f"sites {' '.join(row['sites']) or '-'}")
+
+
+@platform_app.command("verify", cls=CONVERGE)
+def platform_verify(
+    ctx: typer.Context, name: str = NAME,
+    platform: str = typer.Argument(..., help="The platform's name."),
+) -> None:
+    """Read a platform's tree again (core, docroot, profiles, Drush, PHP) and converge."""
+    converge(application(ctx), name, "platform-verify",
+             platforms.platform_verify(name, platform))
 
 
 @platform_app.command("remove", cls=CONVERGE)
@@ -243,12 +267,40 @@ def site_add(
     platform: str = PLATFORM, alias: list[str] = ALIAS, php: str = PHP,
     kind: Optional[str] = KIND, hsts: Optional[bool] = HSTS,
     cache_ttl: Optional[int] = CACHE_TTL, certificate: Optional[str] = CERT,
-    certificate_key: Optional[str] = CERT_KEY,
+    certificate_key: Optional[str] = CERT_KEY, install: bool = INSTALL,
+    profile: str = PROFILE, site_name: str = SITE_NAME, admin_email: str = ADMIN_EMAIL,
+    locale: str = LOCALE,
 ) -> None:
-    """Create a site: its database and user, files directories and vhost (HTTP and HTTPS)."""
+    """Create a site: its database and user, files directories, settings.php and vhost
+    (HTTP and HTTPS); with --install, Drupal installed in the same run."""
     settings = SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
+    options = InstallOptions(profile, site_name, admin_email, locale) if install else None
     converge(application(ctx), name, "site-add",
-             add.site_add(name, domain, platform, alias, php, settings))
+             add.site_add(name, domain, platform, alias, php, settings, options))
+
+
+@site_app.command("verify", cls=CONVERGE)
+def site_verify(
+    ctx: typer.Context, name: str = NAME,
+    domain: str = typer.Argument("", help="The site's domain."),
+    every: bool = typer.Option(False, "--all", help="Every site of the instance."),
+) -> None:
+    """Re-apply owners, modes, settings.php and vhost; check Drupal bootstraps and answers."""
+    converge(application(ctx), name, "site-verify", verify.site_verify(name, domain, every))
+
+
+@site_app.command("login", cls=opt.takes("root"))
+def site_login(ctx: typer.Context, name: str = NAME, domain: str = DOMAIN) -> None:
+    """Print a one-time login link for the site's admin account."""
+    root = application(ctx).root
+    print(login.login_link(SubprocessRunner(), Target(root), name, domain))
+
+
+@site_app.command("cron", hidden=True, cls=opt.takes("root"))
+def site_cron(ctx: typer.Context, name: str = NAME, domain: str = DOMAIN) -> None:
+    """Run Drupal's cron of a site as the instance's user (the instance's cron file)."""
+    root = application(ctx).root
+    login.run_cron(SubprocessRunner(), Target(root), name, domain, root=root)
 
 
 @site_app.command("set", cls=CONVERGE)

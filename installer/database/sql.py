@@ -103,7 +103,7 @@ def granted_databases(runner: Runner, user: str) -> set[str]:
     """The database patterns `user` holds privileges on (as stored: `_` escaped)."""
     rows = query(runner, "SELECT Db FROM mysql.db WHERE "
                          f"User = {quote_text(user)} AND Host = {quote_text(HOST)}")
-    return {row[0] for row in rows}
+    return {row[0] for row in rows}  # read --raw: as stored, one backslash before each `_`
 
 
 def logs_in(runner: Runner, user: str, password: str, database: str = "",

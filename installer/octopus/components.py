@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -15,19 +16,25 @@ from pathlib import Path
 import requests
 
 from installer.config import Config
-from installer.data import load_profile
+from installer.data import load_profile, templates_dir
+from installer.drupal import settings as drupal_settings
+from installer.drupal.detect import DRUPAL7, Platform
 from installer.errors import ConfigError
+from installer.octopus.codebase import kind_of
 from installer.octopus.model import Instance, PlatformRecord, SiteRecord
 from installer.octopus.sizing import pool_size
 from installer.plan import Component, Validator
 from installer.resources.accounts import Group, GroupMember, User
 from installer.resources.base import Context, Resource, reload
+from installer.resources.cron import CRON_DIR, CronJob, cron_file
 from installer.resources.database import Database, DatabaseAccount
 from installer.resources.files import Absent, Directory, File
 from installer.resources.trees import CodeTree
+from installer.stack import redis
 from installer.stack.base import ConfigFile
 from installer.stack.context import StackContext
 from installer.stack.nginx import live_tree_valid, site_includes
+from installer.stack.secrets import SECRETS_DIR
 
 
 class Phase(IntEnum):
@@ -44,9 +51,12 @@ class Phase(IntEnum):
     PLATFORMS = 50
     DATA = 60  # restored files and databases
     SITES = 70
+    INSTALL = 75  # Drupal's installer: after the database, directories and settings.php,
+    #               before any vhost serves the site (no visitor meets install.php)
     POOLS = 80
     NGINX = 90
     CLEANUP = 100  # old pools, removed sites and platforms, after Nginx moved on
+    VERIFY = 110  # checks that the sites bootstrap and answer, after everything else
 
 
 WEB_SERVER_USER = "www-data"
@@ -68,6 +78,10 @@ class InstanceState:
     db_password: str  # the instance account's
     initial: dict[str, str] = field(default_factory=dict)  # values for a new config file
     detected: dict[str, str] = field(default_factory=dict)  # kind of each `auto` platform
+    # What each platform's tree is (installer.drupal.detect), at its path in the instance;
+    # absent for a tree not placed yet.
+    codebases: dict[str, Platform] = field(default_factory=dict)
+    redis: drupal_settings.RedisCredentials | None = None  # the instance's Redis ACL user
 
     def site_kind(self, site: SiteRecord) -> str:
         """The site's vhost type: its own choice, else its platform's (detected from the
@@ -75,7 +89,18 @@ class InstanceState:
         if site.kind:
             return site.kind
         kind = next((p.kind for p in self.platforms if p.name == site.platform), "auto")
+        if kind == "auto" and site.platform in self.codebases:
+            return kind_of(self.codebases[site.platform])
         return self.detected.get(site.platform, "drupal") if kind == "auto" else kind
+
+    def codebase(self, site: SiteRecord) -> Platform | None:
+        """The site's platform, when it is Drupal and its tree is known."""
+        platform = self.codebases.get(site.platform)
+        return platform if platform is not None and platform.is_drupal else None
+
+    def managed_settings(self, site: SiteRecord) -> bool:
+        """settings.php and the credentials file are ours: a Drupal site with a kept salt."""
+        return bool(site.hash_salt) and self.codebase(site) is not None
 
     @property
     def php(self) -> str:
@@ -103,7 +128,7 @@ def resolve_php(config: Config, key: str, version: str, stack: StackContext) -> 
 
 def _owner(token: str, instance: Instance) -> str:
     return {"root": "root", "user": instance.name, "web": instance.web_user,
-            "group": instance.group}[token]
+            "group": instance.group, "secrets": instance.secrets_group}[token]
 
 
 def accounts(state: InstanceState, stack: StackContext) -> Component:
@@ -118,7 +143,29 @@ def accounts(state: InstanceState, stack: StackContext) -> Component:
         # The web server reads the instance's static files through the instance group.
         GroupMember(WEB_SERVER_USER, i.group, requires=(f"group:{i.group}",),
                     notify=(reload(stack.release.service("nginx")),)),
+        # The credentials files: the shell user (Drush, cron) and the web user (PHP-FPM
+        # initialises the supplementary groups of its pool's user) only.
+        Group(i.secrets_group),
+        *(GroupMember(user, i.secrets_group, requires=(f"group:{i.secrets_group}",
+                                                       f"user:{user}"))
+          for user in (i.name, i.web_user)),
     ], phase=Phase.ACCOUNTS)
+
+
+def redis_user(state: InstanceState, stack: StackContext) -> list[Component]:
+    """The instance's own Redis user (its password kept like the database one), limited to
+    the keys `oN:*`; the sites' credentials files hand it to settings.php."""
+    i, creds = state.instance, state.redis
+    if creds is None:
+        return []
+    return [Component(f"{i.name}-redis", [
+        File(f"{SECRETS_DIR}/octopus-{i.name}-redis", content=creds.password + "\n",
+             mode=0o600, comment="", secret=True),
+        redis.acl_file(creds.user, creds.password),
+        redis.RedisUser(user=creds.user, password=creds.password,
+                        socket=stack.paths["redis_socket"],
+                        admin_password=stack.redis_password),
+    ], phase=Phase.SECRETS)]
 
 
 def tree(state: InstanceState) -> Component:
@@ -137,6 +184,12 @@ def tree(state: InstanceState) -> Component:
         Directory(i.web_home, mode=0o750, owner=i.web_user, fgroup=i.group),
         Directory(i.ftp_home, mode=0o750, owner=i.ftp_user, fgroup=i.group),
     ]
+    if any(p.core == DRUPAL7 for p in state.codebases.values()):
+        # Drupal 7's install, cron and login run through the tool's own helper, as the
+        # instance's user, who cannot read the tool's install directory.
+        resources.append(File(i.d7tool, content=(templates_dir() / "drupal" / "d7tool.php")
+                              .read_text(encoding="utf-8"), mode=0o640, owner="root",
+                              fgroup=i.group, comment=""))
     return Component(f"{i.name}-tree", resources, phase=Phase.TREES)
 
 
@@ -167,12 +220,13 @@ def platforms(state: InstanceState) -> Component:
     i = state.instance
     resources: list[Resource] = []
     for platform in state.platforms:
+        front = f"{platform.docroot}/index.php" if platform.docroot else "index.php"
         resources += [
             File(i.platform_record(platform.name), content=platform.dump(), mode=0o600),
             CodeTree(i.platform_dir(platform.name), owner=i.name, fgroup=i.group,
                      source=platform.source if platform.via == "copy" else "",
                      git=platform.source if platform.via == "git" else "", ref=platform.ref,
-                     require="index.php"),
+                     require=front),
         ]
     return Component(f"{i.name}-platforms", resources, phase=Phase.PLATFORMS)
 
@@ -223,20 +277,65 @@ def socket_appears(path: str, attempts: int = 40) -> Callable[[Context], str | N
     return probe
 
 
-def sites(state: InstanceState) -> Component:
+def site_directories(core: str) -> list[dict[str, str]]:
+    """The writable directories of a site on a codebase of `core` (profiles/octopus.yml)."""
+    return [d for d in load_profile("octopus")["site_directories"]
+            if d.get("only") in (None, core)]
+
+
+def settings_of(state: InstanceState, site: SiteRecord,
+                platform: Platform) -> drupal_settings.SiteSettings:
+    """What the site's settings.php is rendered from."""
     i = state.instance
-    dirs = load_profile("octopus")["site_directories"]
+    dev = re.compile(load_profile("nginx")["dev_alias_regex"])
+    return drupal_settings.SiteSettings(
+        platform=platform, domain=site.domain, credentials_file=Path(i.credentials_file(
+            site.domain)), hash_salt=site.hash_salt, names=site.aliases,
+        dev_names=tuple(n for n in site.aliases if dev.search(n)),
+        redis_prefix=f"{i.name}:{site.domain}:", redis=state.redis is not None)
+
+
+def site_files(state: InstanceState, site: SiteRecord, stack: StackContext) -> list[Resource]:
+    """A Drupal site's credentials file (outside the platform) and settings.php (read-only
+    for the web user; an operator's own settings go in local.settings.php beside it). A
+    change reloads the site's pool, so OPcache serves the new settings at once."""
+    platform = state.codebase(site)
+    if platform is None or not site.hash_salt:
+        return []
+    i = state.instance
+    reloaded = (reload(stack.release.service("php", state.site_php(site))),)
+    db = drupal_settings.DatabaseCredentials(site.db_name, site.db_user, site.db_password,
+                                             host=DB_HOST, port=int(DB_PORT))
+    return [
+        File(i.credentials_file(site.domain), mode=0o440, owner="root", fgroup=i.secrets_group,
+             comment="", secret=True,
+             content=drupal_settings.credentials_php(db, state.redis, domain=site.domain),
+             notify=reloaded),
+        File(f"{i.site_dir(site)}/settings.php", mode=0o440, owner="root", fgroup=i.group,
+             comment="", secret=True,
+             content=drupal_settings.settings_php(settings_of(state, site, platform)),
+             requires=(f"dir:{i.site_dir(site)}",), notify=reloaded),
+    ]
+
+
+def sites(state: InstanceState, stack: StackContext) -> Component:
+    i = state.instance
     # Each platform's sites/ directory once, however many sites it carries.
     resources: list[Resource] = [
-        Directory(f"{i.platform_dir(name)}/sites", mode=0o750, owner=i.name, fgroup=i.group)
-        for name in dict.fromkeys(site.platform for site in state.sites)]
+        Directory(f"{i.docroot(name, rel)}/sites", mode=0o750, owner=i.name, fgroup=i.group)
+        for name, rel in dict.fromkeys((site.platform, site.docroot) for site in state.sites)]
     for site in state.sites:
         site_dir = i.site_dir(site)
+        platform = state.codebases.get(site.platform)
+        core = platform.core if platform else ""
         resources += [
             File(i.site_record(site.domain), content=site.dump(), mode=0o600, secret=True),
-            Directory(site_dir, mode=0o750, owner=i.name, fgroup=i.group),
+            # root's: neither the web user nor Drupal's installer (which would chmod a
+            # directory it owns) changes what is in it but the writable directories below.
+            Directory(site_dir, mode=0o750, owner="root", fgroup=i.group),
             *(Directory(f"{site_dir}/{d['path']}", mode=int(d["mode"], 8), owner=i.web_user,
-                        fgroup=i.group) for d in dirs),
+                        fgroup=i.group) for d in site_directories(core)),
+            *site_files(state, site, stack),
         ]
     return Component(f"{i.name}-sites", resources, phase=Phase.SITES)
 
@@ -259,7 +358,8 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
             i.vhost(site.domain), template="nginx/site_vhost.conf.j2", mode=0o600, secret=True,
             notify=reloaded, context={
                 "site": site, "kind": state.site_kind(site), "instance": i.name,
-                "root": i.platform_dir(site.platform),
+                "root": i.docroot(site.platform, site.docroot),
+                "installed": site.installed,
                 "upstream": i.upstream(state.site_php(site)), "ipv6": stack.ipv6,
                 "http2": stack.release.nginx_http2,
                 "cert": site.certificate or stack.paths["ssl_wildcard_cert"],
@@ -314,6 +414,22 @@ def sites_answer(state: InstanceState, attempts: int = 30) -> Callable[[Context]
     return probe
 
 
+def site_cron(state: InstanceState) -> Component:
+    """Drupal's cron of every installed site, hourly, each site at its own minute (from its
+    name, so the sites of a machine do not all start at once). The job starts as root only
+    to log a failure as an incident; Drupal's cron itself runs as the instance's user."""
+    i = state.instance
+    jobs = [CronJob(f"{i.name} {site.domain} drupal cron",
+                    f"{zlib.crc32(site.domain.encode()) % 60} * * * *",
+                    f"octopus site cron {i.name} {site.domain}")
+            for site in state.sites if site.installed and state.codebase(site) is not None]
+    if not jobs:
+        return Component(f"{i.name}-cron", [Absent(f"{CRON_DIR}/{i.cron_file}",
+                                                   why="no installed site")],
+                         phase=Phase.CLEANUP)
+    return Component(f"{i.name}-cron", [cron_file(i.cron_file, jobs)], phase=Phase.CLEANUP)
+
+
 def stale_pools(state: InstanceState, stack: StackContext) -> Component:
     """Pools of PHP versions the instance no longer uses, removed after Nginx moved on."""
     i = state.instance
@@ -336,12 +452,14 @@ def build_instance(state: InstanceState, stack: StackContext,
         raise ConfigError(f"sites of {state.instance.name} use unknown platforms: "
                           f"{' '.join(sorted(missing))}")
     return [
+        *redis_user(state, stack),
         accounts(state, stack),
         tree(state),
         databases(state, stack),
         platforms(state),
-        sites(state),
+        sites(state, stack),
         *pools(state, stack),
         nginx(state, stack, known_vhosts),
         stale_pools(state, stack),
+        site_cron(state),
     ]

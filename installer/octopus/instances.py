@@ -15,17 +15,25 @@ from installer.facts import Facts
 from installer.octopus import model
 from installer.octopus.archive import Archive, archive_name, make_archive
 from installer.octopus.components import Phase
-from installer.octopus.loader import check_new_instance, load_instance, secret_name
+from installer.octopus.loader import (
+    check_new_instance,
+    load_instance,
+    redis_secret_name,
+    secret_name,
+)
 from installer.octopus.model import Instance
 from installer.octopus.names import check_instance_name
 from installer.octopus.sites.common import converge, secret_component
+from installer.octopus.sites.verify import health_component
 from installer.plan import Builder, Component, Validator
 from installer.resources.accounts import GroupAbsent, UserAbsent
 from installer.resources.base import Context, Resource, reload
+from installer.resources.cron import CRON_DIR
 from installer.resources.database import DatabasesAbsent
 from installer.resources.files import Absent
 from installer.resources.trees import TreeAbsent
 from installer.runlog import Redactor
+from installer.stack import redis
 from installer.stack.secrets import SECRETS_DIR
 
 
@@ -57,9 +65,14 @@ def install(name: str, email: str, php: str) -> Builder:
 
 
 def upgrade(name: str) -> Builder:
+    """The instance converged, then every installed site verified (it bootstraps and its
+    front page answers)."""
+
     def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         loaded = load_instance(config, facts, redactor, model.existing(facts.target, name))
-        return [secret_component(loaded), *converge(loaded)]
+        installed = [s for s in loaded.state.sites if s.installed]
+        checks = [health_component(loaded.state, installed)] if installed else []
+        return [secret_component(loaded), *converge(loaded), *checks]
 
     return build
 
@@ -104,6 +117,7 @@ def remove(name: str, force: bool) -> Builder:
             ], phase=Phase.CLEANUP),
             Component(f"{name}-accounts", [
                 *(UserAbsent(user) for user in instance.users),
+                GroupAbsent(instance.secrets_group),
                 GroupAbsent(instance.group),
             ], phase=Phase.CLEANUP),
             Component(f"{name}-trees", [
@@ -112,6 +126,12 @@ def remove(name: str, force: bool) -> Builder:
                 TreeAbsent(instance.ftp_home, why="the instance is removed"),
                 Absent(instance.config_file, why="the instance is removed"),
                 Absent(f"{SECRETS_DIR}/{secret_name(instance)}", why="the instance is removed"),
+                Absent(f"{CRON_DIR}/{instance.cron_file}", why="the instance is removed"),
+                Absent(f"{SECRETS_DIR}/{redis_secret_name(instance)}",
+                       why="the instance is removed"),
+                Absent(f"{redis.ACL_DIR}/{name}.conf", why="the instance is removed"),
+                redis.RedisUser(user=name, socket=stack.paths["redis_socket"],
+                                admin_password=stack.redis_password, present=False),
             ], phase=Phase.CLEANUP),
         ]
 

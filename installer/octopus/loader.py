@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 from installer.config import Config, default_text, load
 from installer.config.cnf import parse_text
 from installer.config.schema import validate
+from installer.drupal.settings import RedisCredentials
 from installer.errors import ConfigError
 from installer.facts import Facts
-from installer.octopus import model
+from installer.octopus import codebase, model
 from installer.octopus.components import InstanceState, resolve_php
 from installer.octopus.model import Instance
 from installer.octopus.names import db_prefix
@@ -48,6 +49,10 @@ def secret_name(instance: Instance) -> str:
     return f"octopus-{instance.name}-db"
 
 
+def redis_secret_name(instance: Instance) -> str:
+    return f"octopus-{instance.name}-redis"
+
+
 def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: Instance, *,
                   initial: Mapping[str, str] | None = None, new: bool = False) -> Loaded:
     """Everything `build_instance` needs; the instance's PHP version checked against what
@@ -69,9 +74,13 @@ def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: In
     vhost_dir = target.path(instance.vhost_dir)
     known = sorted(f"{instance.vhost_dir}/{p.name}" for p in vhost_dir.glob("*.conf")) \
         if vhost_dir.is_dir() else []
+    records = model.platforms(target, instance)
+    codebases = {p.name: found for p in records
+                 if (found := codebase.read(target, instance, p.name)) is not None}
     state = InstanceState(
-        instance=instance, config=cfg, platforms=model.platforms(target, instance), sites=sites,
+        instance=instance, config=cfg, platforms=records, sites=sites, codebases=codebases,
         instances=len(names), db_password=secrets.get(secret_name(instance)),
+        redis=RedisCredentials(instance.name, secrets.get(redis_secret_name(instance))),
         initial=dict(initial or {}),
         detected={p.name: model.platform_kind(target.path(instance.platform_dir(p.name)))
                   for p in model.platforms(target, instance) if p.kind == "auto"},

@@ -73,8 +73,38 @@ class Instance:
     def platform_dir(self, platform: str) -> str:
         return f"{self.root}/platforms/{platform}"
 
+    def docroot(self, platform: str, rel: str = "") -> str:
+        """The directory a platform's vhosts serve: its top, or `web/`, `docroot/` ..."""
+        top = self.platform_dir(platform)
+        return f"{top}/{rel}" if rel else top
+
     def site_dir(self, site: SiteRecord) -> str:
-        return f"{self.platform_dir(site.platform)}/sites/{site.domain}"
+        return f"{self.docroot(site.platform, site.docroot)}/sites/{site.domain}"
+
+    @property
+    def secrets_dir(self) -> str:
+        """The sites' credentials files: root:oN.secrets 0750, outside every platform tree,
+        inside the pool's open_basedir (profiles/octopus.yml)."""
+        return f"{self.root}/secrets"
+
+    @property
+    def secrets_group(self) -> str:
+        """Only the instance's shell and web users are in it (not its FTP user, not the
+        web server, which are in the instance group)."""
+        return f"{self.name}.secrets"
+
+    def credentials_file(self, domain: str) -> str:
+        return f"{self.secrets_dir}/{domain}.php"
+
+    @property
+    def cron_file(self) -> str:
+        """The name of the instance's /etc/cron.d file (cron skips names with dots)."""
+        return "barracuda-octopus-" + self.name.replace(".", "_")
+
+    @property
+    def d7tool(self) -> str:
+        """The tool's Drupal 7 helper, copied where the instance's user can read it."""
+        return f"{self.root}/tools/d7tool.php"
 
     def platform_record(self, platform: str) -> str:
         return f"{self.root}/config/platforms/{platform}.yml"
@@ -99,6 +129,20 @@ class PlatformRecord:
     via: str = "copy"  # copy or git
     ref: str = ""  # the git ref, for a cloned platform
     kind: str = "plain"  # drupal (8 and later), drupal7 or plain: picks the vhost
+    # What installer.drupal.detect found in the tree (Platform.as_record(): core, version,
+    # docroot, profiles, drush, php_min ...); {} in records written before detection.
+    detected: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def docroot(self) -> str:
+        return str(self.detected.get("docroot", ""))
+
+    def describe(self) -> str:
+        """Core and version for `platform list`: 'Drupal 7.101', 'PHP', 'plain'."""
+        core = self.detected.get("core", "")
+        if core in ("drupal", "drupal7"):
+            return f"Drupal {self.detected.get('version', '')}".strip()
+        return "PHP" if core == "php" else self.kind
 
     def dump(self) -> str:
         return yaml.safe_dump(asdict(self), sort_keys=True)
@@ -119,6 +163,12 @@ class SiteRecord:
     hsts: bool = False  # Strict-Transport-Security on HTTPS answers
     cache_ttl: int = 0  # Speed Booster seconds for anonymous 200s; 0 = profiles/nginx.yml's
     extra: dict[str, Any] = field(default_factory=dict)
+    docroot: str = ""  # the platform's docroot relative to its top ("", "web", "docroot")
+    # Made once (at add or install) and kept: settings.php is managed only when it is set
+    # (a new salt would break every one-time login link and form token).
+    hash_salt: str = ""
+    installed: bool = False  # Drupal's installer ran (install.php is then denied)
+    profile: str = ""  # the install profile it was installed with
 
     @property
     def names(self) -> tuple[str, ...]:

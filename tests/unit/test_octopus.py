@@ -99,7 +99,8 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     platform.mkdir()
     (platform / "index.php").write_text("<?php echo 'hi';\n")
     (platform / "core/lib").mkdir(parents=True)
-    (platform / "core/lib/Drupal.php").write_text("<?php\n")
+    (platform / "core/lib/Drupal.php").write_text(
+        "<?php\nclass Drupal {\n  const VERSION = '10.3.1';\n}\n")
     root = str(tmp_path)
     for args in (["install", "o1", "--email", "ops@example.org"],
                  ["platform", "add", "o1", "d10", "--path", str(platform)],

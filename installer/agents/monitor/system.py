@@ -14,6 +14,9 @@ from installer.agents.monitor.probes import Proc
 from installer.fileops import write_atomic
 
 _PHP_CLI = re.compile(r"php\d+(\.\d+)?")
+# Jobs started by these are the tool's own work (a site's Drupal cron, an install, a verify):
+# they finish or fail on their own terms, never killed midway.
+OWN_RUNS = frozenset({"octopus", "barracuda"})
 
 
 def load_per_cpu(loadavg_file: str, cpus: int) -> tuple[float, float]:
@@ -78,9 +81,10 @@ def ancestors(procs: dict[int, Proc], pid: int) -> set[int]:
 def runaways(procs: dict[int, Proc], commands: Iterable[str], min_age_s: float,
              now: float) -> list[Proc]:
     """CLI jobs named in `commands`, running at least `min_age_s`, never this process or one
-    of its parents."""
+    of its parents, nor a job started by an octopus or barracuda run (site cron)."""
     names = list(commands)
     spared = ancestors(procs, os.getpid())
     return [p for p in procs.values()
             if p.pid not in spared and p.pid > 1 and is_runaway_name(p.name, names)
-            and now - p.started >= min_age_s]
+            and now - p.started >= min_age_s
+            and not any(procs[a].name in OWN_RUNS for a in ancestors(procs, p.ppid))]

@@ -1,0 +1,119 @@
+"""`octopus site verify oN DOMAIN|--all`: the instance converged again (owners and modes of
+the site directories, settings.php and the credentials file re-rendered with the kept salt,
+the vhost), then each site checked in the last phase: Drupal bootstraps through its own tool
+as the instance's user, and the front page answers through Nginx. The run's summary says
+what was fixed; a site that does not bootstrap fails the run with one line.
+`octopus up-stable` adds the same checks for every installed site."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import requests
+
+from installer.config import Config
+from installer.drupal.detect import Platform
+from installer.errors import ApplyError, BarracudaError, UsageError
+from installer.facts import Facts
+from installer.octopus import model
+from installer.octopus.components import DEFAULT_SERVER_HEADER, InstanceState, Phase
+from installer.octopus.loader import Loaded, load_instance
+from installer.octopus.model import Instance, SiteRecord
+from installer.octopus.sites.common import converge, find_site
+from installer.octopus.sites.drupal import status
+from installer.plan import Builder, Component
+from installer.resources.base import Change, Context, Resource
+from installer.runlog import Redactor
+
+
+@dataclass
+class SiteHealth(Resource):
+    """A check, not a change: the site bootstraps and its front page answers. Problems are
+    reported as a change whose apply fails the run (after the fixes before it were made)."""
+
+    instance: Instance
+    site: SiteRecord
+    platform: Platform | None  # None: not Drupal, only the front page is asked
+    php: str
+    redis_wired: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"site-health:{self.site.domain}"
+
+    @property
+    def ok_reason(self) -> str:
+        what = "Drupal bootstraps, " if self.platform is not None else ""
+        return what + "the front page answers"
+
+    def problem(self, ctx: Context) -> str | None:
+        if self.platform is not None and self.site.installed:
+            try:
+                found = status(ctx.runner, self.instance, self.platform, self.php, self.site)
+            except BarracudaError as exc:
+                return f"Drupal does not bootstrap: {exc}"
+            if not found.bootstrap:
+                return "Drupal does not bootstrap" + (f": {found.error}" if found.error else "")
+        return front_page(self.site.domain)
+
+    def check(self, ctx: Context) -> list[Change]:
+        if not ctx.target.live:
+            return []
+        if self.platform is not None and not self.redis_wired:
+            ctx.note(f"{self.site.domain}: Redis is not wired (the platform does not carry "
+                     "the redis module); the cache stays in the database")
+        problem = self.problem(ctx)
+        return [self.change("check", problem)] if problem else []
+
+    def apply(self, ctx: Context, changes: list[Change]) -> None:
+        raise ApplyError(f"{self.site.domain}: {changes[0].reason}")
+
+
+def front_page(domain: str, attempts: int = 20) -> str | None:
+    """The front page through Nginx past the Speed Booster: answered by the site's own vhost
+    with no server error."""
+    problem = "no answer"
+    for _ in range(attempts):
+        try:
+            response = requests.get("http://127.0.0.1/?nocache=1", timeout=30,
+                                    headers={"Host": domain}, allow_redirects=False)
+        except requests.RequestException as exc:
+            problem = f"front page: {exc}"
+        else:
+            if response.headers.get(DEFAULT_SERVER_HEADER) == "default":
+                problem = "front page answered by the default server"
+            elif response.status_code >= 500:
+                problem = f"front page answers HTTP {response.status_code}"
+            else:
+                return None
+        time.sleep(0.5)
+    return problem
+
+
+def health_component(state: InstanceState, sites: list[SiteRecord]) -> Component:
+    i = state.instance
+    checks: list[Resource] = []
+    for site in sites:
+        platform = state.codebase(site)
+        wired = (platform is not None and platform.redis_module is not None
+                 and state.redis is not None)
+        checks.append(SiteHealth(instance=i, site=site, platform=platform,
+                                 php=state.site_php(site), redis_wired=wired))
+    return Component(f"{i.name}-verify", checks, phase=Phase.VERIFY)
+
+
+def checked_sites(loaded: Loaded, domain: str, every: bool) -> list[SiteRecord]:
+    if every == bool(domain):
+        raise UsageError("give a site's domain or --all, not both")
+    return list(loaded.state.sites) if every else [find_site(loaded, domain)]
+
+
+def site_verify(name: str, domain: str, every: bool) -> Builder:
+    def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
+        instance = model.existing(facts.target, name)
+        loaded = load_instance(config, facts, redactor, instance)
+        sites = checked_sites(loaded, domain, every)
+        return [*converge(loaded), health_component(loaded.state, sites)]
+
+    return build
