@@ -11,27 +11,20 @@ Vhost routing owned by another branch (the template's deny lists and front contr
 routing of issue 13) is asserted too; those assertions are marked in their test's docstring
 and fail until that branch is merged.
 
-The fixtures are unpacked on the host and copied in (tests/box/fixtures.py, which unpacks
-each once, belongs to another branch)."""
+The fixtures are unpacked once on the host (tests/box/fixtures.py: into the box cache,
+shared by every module and run) and copied in."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.box.boxes import Box
-from tests.box.conftest import REPO, installed_box, octopus
-
-FIXTURES = Path(os.environ.get("BARRACUDA_FIXTURES") or next(
-    (c for c in (REPO.parent / "shared" / "fixtures", REPO.parent.parent / "shared" / "fixtures")
-     if c.is_dir()), REPO.parent / "shared" / "fixtures"))
+from tests.box.conftest import installed_box, octopus
+from tests.box.fixtures import fixture_tree
 
 D7 = "one.example.org"
 D7_O2 = "two.example.org"
@@ -54,18 +47,6 @@ mariadb -N -B -e 'SHOW DATABASES; SELECT user, host FROM mysql.user ORDER BY use
 getent passwd | sort
 getent group | sort
 """
-
-
-def unpack(name: str, tmp: Path) -> Path:
-    archive = FIXTURES / f"{name}.tar.zst"
-    if not archive.is_file():
-        pytest.skip(f"no Drupal fixture {archive}: put the codebases of ../shared/fixtures "
-                    "there or set BARRACUDA_FIXTURES")
-    if not shutil.which("zstd"):
-        pytest.skip("zstd is needed on the host to unpack the fixtures")
-    subprocess.run(["tar", "--zstd", "-xf", str(archive), "-C", str(tmp)], check=True,
-                   timeout=300)
-    return tmp / name
 
 
 def curl(box: Box, host: str, path: str = "/", *args: str) -> tuple[int, dict[str, str], str]:
@@ -99,7 +80,7 @@ def record(box: Box, instance: str, domain: str) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def d7box(box_prereqs: None, request: pytest.FixtureRequest,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
-    tree = unpack("pressflow-7.101", tmp_path_factory.mktemp("d7"))
+    tree = fixture_tree("pressflow-7.101")
     with installed_box(request.config) as box:
         box.copy_in(tree, "/root/d7")
         # Drupal asks its own site over HTTP (the status report's "HTTP request status").
@@ -327,7 +308,7 @@ def test_redis_users_are_limited_to_their_instance(d7box: Box) -> None:
 @pytest.fixture(scope="module")
 def d11box(box_prereqs: None, request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
-    tree = unpack("drupal-11.2.8", tmp_path_factory.mktemp("d11"))
+    tree = fixture_tree("drupal-11.2.8")
     with installed_box(request.config, release="trixie") as box:
         box.copy_in(tree, "/root/d11")
         octopus(box, "install", "o1", "--email", "ops@d11.example.org", "--yes")

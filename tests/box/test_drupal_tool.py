@@ -3,30 +3,22 @@ installed: settings.php and the credentials file rendered by the installed tool'
 then Drupal's own installer, status, cron and one-time login link through d7tool.php, with
 real SQL and a real PHP web server checking what came back.
 
-The fixture is unpacked on the host and copied in (tests/box/fixtures.py, which unpacks each
-fixture once, belongs to another branch; this module keeps a small local unpack until then).
+The fixture is unpacked once on the host (tests/box/fixtures.py) and copied in.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.box.boxes import Box
-from tests.box.conftest import REPO, installed_box
+from tests.box.conftest import installed_box
+from tests.box.fixtures import fixture_tree
 
 # ../shared/fixtures beside the checkout (or beside the main checkout of a worktree).
-FIXTURES = Path(os.environ.get("BARRACUDA_FIXTURES") or next(
-    (c for c in (REPO.parent / "shared" / "fixtures", REPO.parent.parent / "shared" / "fixtures")
-     if c.is_dir()), REPO.parent / "shared" / "fixtures"))
-FIXTURE = FIXTURES / "pressflow-7.101.tar.zst"
 
 DOMAIN = "d7.example.org"
 ROOT = "/srv/platforms/d7"
@@ -107,16 +99,9 @@ def sql(box: Box, query: str) -> str:
 @pytest.fixture(scope="module")
 def box(box_prereqs: None, request: pytest.FixtureRequest,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
-    if not FIXTURE.is_file():
-        pytest.skip(f"no Drupal fixture {FIXTURE}: put the codebases of ../shared/fixtures there "
-                    f"or set BARRACUDA_FIXTURES")
-    if not shutil.which("zstd"):
-        pytest.skip("zstd is needed on the host to unpack the fixture")
-    unpacked = tmp_path_factory.mktemp("fixture")
-    subprocess.run(["tar", "--zstd", "-xf", str(FIXTURE), "-C", str(unpacked)], check=True,
-                   timeout=300)
+    tree = fixture_tree("pressflow-7.101")
     with installed_box(request.config) as installed:
-        installed.copy_in(unpacked / "pressflow-7.101", ROOT)
+        installed.copy_in(tree, ROOT)
         yield installed
 
 
