@@ -10,8 +10,8 @@ import pytest
 from installer.errors import DataError
 from installer.resources.accounts import NO_LOGIN, Group, User
 from installer.resources.cron import CronJob, cron_file
+from tests.fakes import FakeRunner, FakeServices, make_ctx
 from tests.unit.test_engine import ctx_for
-from tests.unit.test_resources import FakeServices, RecordingRunner, make_ctx
 
 
 def write_accounts(root: Path) -> None:
@@ -44,7 +44,7 @@ def test_existing_user_reports_each_difference(tmp_path: Path) -> None:
 
 
 def test_user_created_with_useradd_on_a_live_target(tmp_path: Path) -> None:
-    runner = RecordingRunner()
+    runner = FakeRunner()
     ctx = make_ctx(tmp_path, runner, FakeServices())
     user = User("barracuda-test-nobody", home="/home/x", primary="users", groups=("www-data",))
     user.apply(ctx, user.check(ctx))

@@ -25,12 +25,15 @@ from installer.runner import SubprocessRunner
 from installer.stack import nginx as nginx_stack
 from installer.target import Target
 from installer.templates import render
+from tests.fakes import FakeRunner, FakeServices, make_ctx
 from tests.unit.test_octopus import instance_state, two_php_stack
-from tests.unit.test_resources import FakeServices, RecordingRunner, make_ctx
 
 NGINX = load_profile("nginx")
+# An installed site (its installer is 403); test_the_installer_runs_until_the_site_is_installed
+# checks the other case.
 SITE = SiteRecord("a.example.org", "web", "o1_a", "o1_a", "pw",
-                  aliases=("www.a.example.org", "dev.a.example.org", "a.dev.example.org"))
+                  aliases=("www.a.example.org", "dev.a.example.org", "a.dev.example.org"),
+                  installed=True)
 
 
 def vhost(state: InstanceState, domain: str = "a.example.org") -> str:
@@ -321,7 +324,7 @@ def test_a_failed_probe_restores_the_files_and_reloads_again(tmp_path: Path) -> 
     the checkpoint, the reload run again on the old files, and the error says so."""
 
     services = FakeServices(running={"nginx"}, enabled={"nginx"})
-    ctx = make_ctx(tmp_path, RecordingRunner(), services)
+    ctx = make_ctx(tmp_path, FakeRunner(), services)
     vhost = tmp_path / "etc/nginx/site.conf"
     vhost.parent.mkdir(parents=True)
     vhost.write_text("old\n")
@@ -350,3 +353,14 @@ def test_site_logs_are_closed_to_the_tenants() -> None:
     logs = next(r for r in resources if r.id == "dir:/var/log/nginx")
     assert (logs.mode, logs.owner, logs.fgroup) == (  # type: ignore[attr-defined]
         0o750, "www-data", "adm")
+
+
+def test_the_installer_runs_until_the_site_is_installed() -> None:
+    fresh = replace(SITE, installed=False)
+    for kind, script in (("drupal", "core/install"), ("drupal7", "install")):
+        installed = vhost(state_with(SITE, kind))
+        waiting = vhost(state_with(fresh, kind))
+        denied = f"location ~ ^/{script.replace('/', '/')}\\.php(/|$) {{\n        return 403;"
+        assert denied in installed, kind
+        assert denied not in waiting, kind
+        assert f"/{script}.php" in "".join(script_locations(waiting)), kind

@@ -81,7 +81,7 @@ def test_staged_check_runs_before_any_change_and_not_past_an_account_change(
     from installer.plan import Component, Validator
     from installer.resources.accounts import User
     from installer.runner import Result
-    from tests.unit.test_resources import FakeServices, RecordingRunner, make_ctx
+    from tests.fakes import FakeRunner, FakeServices, make_ctx
 
     calls: list[list[str]] = []
 
@@ -93,7 +93,7 @@ def test_staged_check_runs_before_any_change_and_not_past_an_account_change(
                                                "", "[emerg] staged" if failing else "")})()
 
     monkeypatch.setattr(apply, "run_staged", fake_staged)
-    ctx = make_ctx(tmp_path, RecordingRunner(), FakeServices())
+    ctx = make_ctx(tmp_path, FakeRunner(), FakeServices())
     web = Component("web", [File("/etc/web/a.conf", content="a")],
                     validators=[Validator(["false"], "web check")])
     with pytest.raises(ApplyError, match="web check failed on the staged change, before "

@@ -42,8 +42,7 @@ from installer.upgrade.manifest import bundled, load_channel, newer, parse, vers
 from installer.upgrade.packages import PackageUpgrade, SystemUpgrade, apt_update
 from installer.upgrade.snapshot import last_snapshot, restore
 from installer.upgrade.workflow import followed, guard_downgrade
-from tests.fakes import FakeRunner
-from tests.unit.test_resources import FakeServices, LiveTarget
+from tests.fakes import FakeRunner, FakeServices, LiveTarget
 
 REPO = Path(__file__).resolve().parents[2]
 
