@@ -152,3 +152,80 @@ def test_lock_waits_then_names_the_holder(tmp_path: Path) -> None:
     assert not is_held(lock)
     with locked(lock, wait=0.1):
         assert lock.read_text().strip() == str(os.getpid())
+
+
+@dataclass
+class Made(Resource):
+    """A change that is not a file (a database, an account): it registers its undo."""
+
+    name: str
+    undone: list[str]
+    undo: bool = True
+
+    @property
+    def id(self) -> str:
+        return f"made:{self.name}"
+
+    def check(self, ctx: Context) -> list[Change]:
+        return [self.change("create", "missing")]
+
+    def apply(self, ctx: Context, changes: list[Change]) -> None:
+        ctx.journal.did(f"created {self.name}",
+                        (lambda: self.undone.append(self.name)) if self.undo else None)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT, signal.SIGINT])
+def test_a_stopped_run_undoes_its_journal_newest_first_then_its_files(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    seed(tmp_path)
+    undone: list[str] = []
+
+    @dataclass
+    class Stop(Boom):
+        def apply(self, ctx: Context, changes: list[Change]) -> None:
+            os.kill(os.getpid(), sig)
+            time.sleep(1)
+
+    ctx = ctx_for(tmp_path)
+    components = [Component("first", [Made("database a", undone), Made("account b", undone)]),
+                  Component("then", [File("/etc/new.conf", content="new\n"), Stop("x")])]
+    with pytest.raises(ApplyError) as caught:
+        Applier(ctx, Checkpoint(ctx.target, tmp_path / "cp")).run(components)
+    message = str(caught.value)
+    assert f"stopped by {sig.name}" in message
+    assert ("Rolled back: undid created account b, created database a; restored "
+            "/etc/new.conf from") in message
+    assert undone == ["account b", "database a"]
+    assert not (tmp_path / "etc/new.conf").exists()
+    assert ctx.journal.entries == []
+
+
+def test_what_cannot_be_undone_is_named_and_exits_4(tmp_path: Path) -> None:
+    from installer.errors import RollbackError
+
+    undone: list[str] = []
+    ctx = ctx_for(tmp_path)
+    components = [Component("c", [Made("database a", undone),
+                                  Made("dropped database z", undone, undo=False),
+                                  Boom("x")])]
+    with pytest.raises(RollbackError) as caught:
+        Applier(ctx, Checkpoint(ctx.target, tmp_path / "cp")).run(components)
+    assert caught.value.exit_code == 4
+    assert "Rolled back: undid created database a" in str(caught.value)
+    assert "Could not undo: created dropped database z" in str(caught.value)
+    assert undone == ["database a"]
+
+
+def test_a_removed_tree_is_only_moved_aside_until_the_run_passed(tmp_path: Path) -> None:
+    from installer.resources.trees import TreeAbsent
+
+    (tmp_path / "srv/site/files").mkdir(parents=True)
+    (tmp_path / "srv/site/files/kept.txt").write_text("data")
+    ctx = ctx_for(tmp_path)
+    with pytest.raises(ApplyError, match="undid removed /srv/site"):
+        Applier(ctx, Checkpoint(ctx.target, tmp_path / "cp")).run(
+            [Component("c", [TreeAbsent("/srv/site"), Boom("x")])])
+    assert (tmp_path / "srv/site/files/kept.txt").read_text() == "data"
+    Applier(ctx, Checkpoint(ctx.target, tmp_path / "cp2")).run(
+        [Component("c", [TreeAbsent("/srv/site")])])
+    assert list((tmp_path / "srv").iterdir()) == []  # gone, and nothing left aside
