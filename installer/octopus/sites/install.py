@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from installer.database import sql
 from installer.drupal.detect import Platform
 from installer.drupal.drush import DrupalTool
+from installer.drupal.settings import DatabaseCredentials
+from installer.octopus.components import DB_HOST, DB_PORT
 from installer.octopus.model import Instance, SiteRecord
 from installer.octopus.sites.drupal import run_as, site_uri, tool
 from installer.resources.base import Change, Context, Resource
@@ -69,6 +71,10 @@ class SiteInstall(Resource):
             uri=site_uri(self.site), admin_password=self.admin_password,
             profile=options.profile, site_name=options.site_name,
             admin_mail=options.admin_email, site_mail=options.admin_email,
-            locale=options.locale)
+            locale=options.locale,
+            # Drush's own check reads the database from the site it bootstraps first, which
+            # may be another directory than the site's: it is told where the database is.
+            db=DatabaseCredentials(self.site.db_name, self.site.db_user,
+                                   self.site.db_password, host=DB_HOST, port=int(DB_PORT)))
         # Tables the installer made go with the database the run created (its undo).
         drupal.parse_install(run_as(ctx.runner, self.instance, invocation))
