@@ -153,8 +153,10 @@ def _core_of(docroot: Path) -> tuple[str, str, str, str] | None:
         text = _read(drupal_php)
         version = _D8_VERSION.search(text)
         minimum = _D8_MIN_PHP.search(text)
-        if version:
-            return DRUPAL, version.group(1), "", minimum.group(1) if minimum else ""
+        # The structure says Drupal 8 or later even where the version cannot be read (a
+        # trimmed or patched core): its routes are Drupal's whatever the number.
+        return DRUPAL, version.group(1) if version else "", "", (
+            minimum.group(1) if minimum else "")
     bootstrap = docroot / "includes" / "bootstrap.inc"
     if bootstrap.is_file():
         text = _read(bootstrap)
@@ -318,8 +320,9 @@ def detect(path: Path) -> Platform:
     if core is None:
         if not any(docroot.glob("*.php")):
             raise PlatformError(
-                f"{root}: neither Drupal nor a PHP application (no index.php, no "
-                f"includes/bootstrap.inc, no core/lib/Drupal.php, in it or in web/ or docroot/)")
+                f"{root}: no index.php front controller, nor includes/bootstrap.inc or "
+                "core/lib/Drupal.php, at its top or in web/ or docroot/: neither Drupal nor a "
+                "PHP application")
         php_min, source = _php_minimum(root, "")
         shipped = root / "vendor" / "bin" / "drush"
         return Platform(root=root, core=PHP, version="", major=0, docroot=docroot,
@@ -336,6 +339,8 @@ def detect(path: Path) -> Platform:
     drush = next((candidate for candidate in (root / "vendor" / "bin" / "drush",
                                               docroot / "vendor" / "bin" / "drush")
                   if candidate.is_file()), None)
-    return Platform(root=root, core=family, version=version, major=version_tuple(version)[0],
+    # An unreadable version counts as the family's first major (7, or 8 for Drupal 8+).
+    major = version_tuple(version)[0] if version else (7 if family == DRUPAL7 else 8)
+    return Platform(root=root, core=family, version=version, major=major,
                     docroot=docroot, profiles=profiles, drush=drush, php_min=php_min,
                     php_min_source=source, fork=fork, redis_module=redis)

@@ -359,7 +359,10 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
             notify=reloaded, context={
                 "site": site, "kind": state.site_kind(site), "instance": i.name,
                 "root": i.docroot(site.platform, site.docroot),
-                "installed": site.installed,
+                # Drupal's web installer is never served: a site not installed yet would
+                # belong to whoever reached install.php first. `site add --install` installs
+                # from the command line; the template keeps the switch for a future opt-in.
+                "installed": True,
                 "upstream": i.upstream(state.site_php(site)), "ipv6": stack.ipv6,
                 "http2": stack.release.nginx_http2,
                 "cert": site.certificate or stack.paths["ssl_wildcard_cert"],

@@ -193,3 +193,11 @@ def test_real_drupal11(fixtures: Path) -> None:
     assert platform.php_min == "8.3.0"
     with pytest.raises(PlatformError, match=r"needs PHP 8\.3\.0 or later .*runs PHP 8\.2"):
         detect.require_php(platform, "8.2")
+
+
+def test_a_drupal_8_tree_whose_version_cannot_be_read_is_still_drupal(tmp_path: Path) -> None:
+    (tmp_path / "core/lib").mkdir(parents=True)
+    (tmp_path / "core/lib/Drupal.php").write_text("<?php\n")
+    (tmp_path / "index.php").write_text("<?php\n")
+    found = detect.detect(tmp_path)
+    assert (found.core, found.version, found.major) == (detect.DRUPAL, "", 8)
