@@ -18,7 +18,7 @@ from installer.cli import octopus_backup
 from installer.cli import options as opt
 from installer.cli.app import App
 from installer.cli.entry import run_app
-from installer.config import load
+from installer.config import ignored_warning, load
 from installer.converge import Builder, run_converge
 from installer.errors import BarracudaError
 from installer.octopus import instances, model, platforms
@@ -74,6 +74,11 @@ def _record(app: App, instance: str, command: str, summary: str) -> None:
 
 
 def _run(app: App, instance: str, command: str, build: Builder, channel: str = "stable") -> None:
+    cnf = Target(app.root).path(model.Instance(instance).config_file)
+    if instance in model.instance_names(Target(app.root)):
+        warning = ignored_warning(load(cnf, profile="octopus"), "octopus")
+        if warning:
+            app.warn(warning)
     outcome = run_converge(app, f"octopus-{command}-{instance}", build, channel)
     if outcome is None:
         return
