@@ -208,7 +208,8 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
         if snapshot is not None and not outcome.count("changed"):
             shutil.rmtree(checkpoint.directory, ignore_errors=True)  # nothing to go back to
         prune(target, int(load_profile("base")["keep_checkpoints"]))
-        append_versions(target, {**_versions(session, channel), **(record or {})})
+        append_versions(target, {**_versions(session, channel), **(record or {})},
+                        changed=outcome.count("changed") > 0)
         for note in ctx.notes:
             app.warn(note)
         planned_only = outcome.count("skipped")
