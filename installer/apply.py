@@ -16,7 +16,7 @@ from types import FrameType
 from installer.checkpoint import Checkpoint
 from installer.errors import ApplyError, BarracudaError, Interrupted, RollbackError
 from installer.plan import Component, Validator, ordered
-from installer.resources.base import Change, Context, Resource
+from installer.resources.base import Change, Context, Handler, Resource
 from installer.resources.system import Service
 from installer.runlog import log_result
 from installer.staging import pending_paths, run_staged
@@ -73,16 +73,15 @@ def interruptible() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _run_handler(ctx: Context, handler: str) -> None:
-    action, _, name = handler.partition(":")
+def _run_handler(ctx: Context, handler: Handler) -> None:
     if ctx.services is None:
         return
-    if action == "reload":
-        ctx.services.reload(name)
-    elif action == "restart":
-        ctx.services.restart(name)
+    if handler.action == "reload":
+        ctx.services.reload(handler.service)
+    elif handler.action == "restart":
+        ctx.services.restart(handler.service)
     else:
-        raise ApplyError(f"unknown handler {handler!r}")
+        raise ApplyError(f"unknown handler {handler}")
 
 
 def _first_error(output: str) -> str:
@@ -102,7 +101,7 @@ class Applier:
         self.checkpoint = checkpoint
         self.progress = progress
         self.outcome = Outcome()
-        self.handlers_run: list[str] = []
+        self.handlers_run: list[Handler] = []
         self._index = 0
         self._total = 0
 
@@ -158,7 +157,7 @@ class Applier:
         # Files and packages first, then validation, then services, then reloads.
         services = [r for r in resources if isinstance(r, Service)]
         others = [r for r in resources if not isinstance(r, Service)]
-        handlers: list[str] = []
+        handlers: list[Handler] = []
         changed = False
         for resource in others:
             changed |= self._resource(component.name, resource, handlers)
@@ -176,7 +175,7 @@ class Applier:
                 started.add(service.name)
                 changed = True
         for handler in dict.fromkeys(handlers):
-            if handler.partition(":")[2] in started:
+            if handler.service in started:
                 continue  # a service started in this run already reads the new config
             _run_handler(self.ctx, handler)
             self.handlers_run.append(handler)
@@ -186,7 +185,7 @@ class Applier:
                 if problem:
                     raise ApplyError(f"{component.name} health check failed: {problem}")
 
-    def _resource(self, component: str, resource: Resource, handlers: list[str]) -> bool:
+    def _resource(self, component: str, resource: Resource, handlers: list[Handler]) -> bool:
         self._index += 1
         try:
             changes = resource.check(self.ctx)
@@ -223,12 +222,12 @@ class Applier:
         for handler in dict.fromkeys(self.handlers_run):
             try:
                 _run_handler(self.ctx, handler)
-                reloaded.append(handler.replace(":", " "))
+                reloaded.append(str(handler))
             except BarracudaError:
                 pass  # the service was broken by the change itself; it is restored now
         parts = []
         if undo.undone:
-            parts.append(f"undid {_listed(undo.undone)}")
+            parts.append(f"undid {_listed(undo.undone, 8)}")
         if restored:
             parts.append(f"restored {_listed(restored)} from {self.checkpoint.directory}")
         if parts:

@@ -1,30 +1,38 @@
 """A converge run, shared by install and every upgrade command:
-config + facts -> components -> plan -> (dry run | check | apply) -> summary."""
+config + facts -> components -> plan -> (dry run | check | apply) -> summary.
+
+It knows no terminal: the caller passes the run's options (RunOptions) and a Console that
+says, warns, shows the plan, asks; a pending change under --check and a "no" to the
+question are typed errors (ChangesPending, Declined) the caller turns into exit codes."""
 
 from __future__ import annotations
 
 import json
 import logging
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import typer
+from typing import Any, Protocol
 
 from installer import __version__
 from installer.apply import Applier, Outcome
+from installer.apply import Result as StepResult
 from installer.checkpoint import CHECKPOINTS, Checkpoint, prune
-from installer.cli.app import App
 from installer.config import Config, load, resolve_path
 from installer.config.xtras import select
 from installer.data import load_profile
-from installer.errors import EXIT_PENDING, BarracudaError, PreflightError, UsageError
+from installer.errors import (
+    BarracudaError,
+    ChangesPending,
+    Declined,
+    PreflightError,
+    UsageError,
+)
 from installer.facts import Facts
 from installer.lock import LOCK_FILE, locked
-from installer.plan import Component, make_plan
+from installer.plan import Builder, Component, Plan, make_plan
 from installer.resources.base import Context
 from installer.runlog import Redactor, append_versions, start_run_log
 from installer.runner import SubprocessRunner
@@ -35,7 +43,6 @@ from installer.target import Target
 
 log = logging.getLogger("barracuda")
 
-Builder = Callable[[Config, Facts, Redactor], list[Component]]
 # Runs under the lock before the plan (e.g. apt-get update); returns a warning or None.
 Prepare = Callable[[Context], str | None]
 RUN_FILE = "run.json"  # in a checkpoint: what the run was, the versions before it
@@ -43,11 +50,45 @@ ROLLED_BACK = ".rolled-back"  # suffix of a checkpoint already put back
 SNAPSHOT_DIR = "snapshot"  # in a checkpoint: every managed file before an upgrade
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What the operator asked of a run (the CLI's shared options, without the console's)."""
+
+    root: Path = Path("/")
+    config: str | None = None
+    yes: bool = False
+    dry_run: bool = False
+    check: bool = False
+    json: bool = False
+    keep_local_edits: bool = False
+
+
+class Console(Protocol):
+    """Where a run reports to; the CLI implements it on the terminal."""
+
+    @property
+    def interactive(self) -> bool:
+        """Whether confirm() can ask someone (a terminal is attached)."""
+        ...
+
+    def say(self, message: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def show_plan(self, plan: Plan) -> None: ...
+
+    def progress(self, index: int, total: int, result: StepResult) -> None: ...
+
+    def emit_json(self, payload: dict[str, Any]) -> None: ...
+
+    def confirm(self, question: str) -> bool: ...
+
+
 @dataclass
 class Session:
     """What a command needs before it builds anything: target, config, facts."""
 
-    app: App
+    options: RunOptions
     target: Target
     config: Config
     facts: Facts
@@ -55,20 +96,21 @@ class Session:
     redactor: Redactor
 
 
-def open_session(app: App) -> Session:
+def open_session(options: RunOptions, console: Console) -> Session:
     """Read the configuration (a ConfigError here changes nothing) and set up facts."""
-    target = Target(app.root)
-    if not target.live and not app.root.is_dir():
-        raise UsageError(f"--root {app.root}: not a directory")
-    config = load(resolve_path(app.config, target.root))
+    target = Target(options.root)
+    if not target.live and not options.root.is_dir():
+        raise UsageError(f"--root {options.root}: "
+                         + ("not a directory" if options.root.exists() else "does not exist"))
+    config = load(resolve_path(options.config, target.root))
     runner = SubprocessRunner()
     facts = Facts(target, runner)
     if config.ignored:
-        app.warn(f"{config.path}: BOA keys barracuda does not use (ignored): "
+        console.warn(f"{config.path}: BOA keys barracuda does not use (ignored): "
                  f"{' '.join(config.ignored)}")
     for warning in select(config["_XTRAS_LIST"], facts.distro.codename).warnings:
-        app.warn(f"_XTRAS_LIST: {warning}")
-    return Session(app, target, config, facts, runner, Redactor())
+        console.warn(f"_XTRAS_LIST: {warning}")
+    return Session(options, target, config, facts, runner, Redactor())
 
 
 def preflight(session: Session) -> None:
@@ -142,51 +184,52 @@ def snapshot_all(ctx: Context, directory: Path, before: dict[str, object]) -> No
     (directory / RUN_FILE).write_text(json.dumps(before, indent=1, sort_keys=True) + "\n")
 
 
-def run_converge(app: App, command: str, build: Builder, channel: str = "stable", *,
-                 prepare: Prepare | None = None, snapshot: dict[str, str] | None = None,
+def run_converge(options: RunOptions, console: Console, command: str, build: Builder,
+                 channel: str = "stable", *, prepare: Prepare | None = None,
+                 snapshot: dict[str, str] | None = None,
                  record: dict[str, str] | None = None) -> Outcome | None:
-    """Plan and (unless --dry-run/--check) apply. Returns None when nothing was applied.
+    """Plan and (unless --dry-run/--check) apply. Returns None when nothing was applied;
+    raises ChangesPending (--check with changes to make) and Declined (the operator said no).
 
     Upgrades pass `prepare` (run under the lock before the plan), `snapshot` (checkpoint
     every managed file and the versions in use first, with these fields in its run.json;
     kept only when the run changed something) and `record` (more fields for versions.log)."""
-    if not (app.yes or app.dry_run or app.check or sys.stdin.isatty()):
+    if not (options.yes or options.dry_run or options.check or console.interactive):
         raise UsageError("not a terminal: pass --yes to apply changes (or --dry-run to see them)")
-    session = open_session(app)
+    session = open_session(options, console)
     preflight(session)
     target = session.target
     components = build(session.config, session.facts, session.redactor)
     held_packages(session, components)
-    if app.dry_run:
-        ctx = _context(session, dry=True)
-        plan = make_plan(components, ctx)
-        if app.json:
-            app.emit_json({"plan": plan.as_dict(), "pending": len(plan.pending)})
-        app.show_plan(plan)
+    if options.dry_run:
+        plan = make_plan(components, context(session))
+        if options.json:
+            console.emit_json({"plan": plan.as_dict(), "pending": len(plan.pending)})
+        console.show_plan(plan)
         return None
     with locked(target.path(LOCK_FILE)):
         logfile = start_run_log(target, command, session.redactor,
                                 int(load_profile("base")["keep_run_logs"]))
         log.info("barracuda %s %s on %s, root %s", __version__, command, session.facts.distro,
                  target.root)
-        ctx = _context(session)
+        ctx = context(session)
         component_preflight(components, ctx)
-        if prepare is not None and not app.check:
+        if prepare is not None and not options.check:
             warning = prepare(ctx)
             if warning:
-                app.warn(warning)
+                console.warn(warning)
         plan = make_plan(components, ctx)
-        if app.check:
-            app.show_plan(plan)
-            if app.json:
-                app.emit_json({"plan": plan.as_dict(), "pending": len(plan.pending)})
+        if options.check:
+            console.show_plan(plan)
+            if options.json:
+                console.emit_json({"plan": plan.as_dict(), "pending": len(plan.pending)})
             if plan.pending:
-                raise typer.Exit(EXIT_PENDING)
+                raise ChangesPending(f"{len(plan.pending)} changes pending")
             return None
-        if plan.pending and not app.yes:
-            app.show_plan(plan)
-            if not typer.confirm("Apply these changes?", default=False, err=True):
-                raise typer.Exit(1)
+        if plan.pending and not options.yes:
+            console.show_plan(plan)
+            if not console.confirm("Apply these changes?"):
+                raise Declined("nothing was changed")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         directory = target.path(CHECKPOINTS) / f"{stamp}-{command}"
         suffix = 1
@@ -199,7 +242,7 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
                                            "versions": _versions(session, channel),
                                            **(record or {}), **snapshot})
         try:
-            outcome = Applier(ctx, checkpoint, app.progress).run(components)
+            outcome = Applier(ctx, checkpoint, console.progress).run(components)
         except BarracudaError:
             if snapshot is not None and directory.is_dir():  # the Applier put it back
                 directory.rename(directory.with_name(directory.name + ROLLED_BACK))
@@ -211,21 +254,22 @@ def run_converge(app: App, command: str, build: Builder, channel: str = "stable"
         append_versions(target, {**_versions(session, channel), **(record or {})},
                         changed=outcome.count("changed") > 0)
         for note in ctx.notes:
-            app.warn(note)
+            console.warn(note)
         planned_only = outcome.count("skipped")
         if planned_only:
-            app.say(f"{planned_only} planned only: packages, services and commands are not "
-                    "executed under --root")
+            console.say(f"{planned_only} planned only: packages, services and commands are "
+                        "not executed under --root")
         log.info("%s", outcome.summary())
-        app.say(f"Log: {logfile}")
-        if app.json:
-            app.emit_json({"results": [r.as_dict() for r in outcome.results],
-                           "summary": outcome.summary(), "log": str(logfile)})
-        app.say(outcome.summary())
+        console.say(f"Log: {logfile}")
+        if options.json:
+            console.emit_json({"results": [r.as_dict() for r in outcome.results],
+                               "summary": outcome.summary(), "log": str(logfile)})
+        console.say(outcome.summary())
         return outcome
 
 
-def _context(session: Session, *, dry: bool = False) -> Context:
+def context(session: Session) -> Context:
+    """The engine's context for a run of this session (under the lock, but for a dry run)."""
     target = session.target
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Context(
@@ -235,7 +279,7 @@ def _context(session: Session, *, dry: bool = False) -> Context:
         services=manager_for(session.facts.init_system, session.runner, target),
         state=ManagedState.load(target),
         backup_dir=target.path("/var/backups/barracuda/moved") / stamp,
-        keep_local_edits=session.app.keep_local_edits,
+        keep_local_edits=session.options.keep_local_edits,
     )
 
 

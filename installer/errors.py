@@ -66,3 +66,13 @@ class RollbackError(BarracudaError):
 
 class Interrupted(BarracudaError):
     """SIGINT or SIGTERM arrived during a run."""
+
+
+class ChangesPending(BarracudaError):
+    """`--check` found changes to make; the plan was shown and nothing was changed."""
+
+    exit_code = EXIT_PENDING
+
+
+class Declined(BarracudaError):
+    """The operator answered no when asked to apply; nothing was changed."""

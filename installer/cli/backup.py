@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -12,7 +11,7 @@ import typer
 from installer.agents.backup import agent
 from installer.agents.backup.store import BackupSet, list_sets
 from installer.cli import options as opt
-from installer.cli.app import App
+from installer.cli.app import App, application
 from installer.config import load, resolve_path
 from installer.database.dump import BackupError
 from installer.errors import UsageError
@@ -34,8 +33,8 @@ NO_SPACE_CHECK = typer.Option(
          "of space is marked incomplete).")
 
 
-def _settings(root: Path, config: Optional[str]) -> agent.Settings:
-    return agent.Settings.load(load(resolve_path(config, root)), root)
+def _settings(app: App) -> agent.Settings:
+    return agent.Settings.load(load(resolve_path(app.config, app.root)), app.root)
 
 
 def _clock(now: Optional[str]) -> agent.Clock:
@@ -69,18 +68,18 @@ def _row(backup: BackupSet) -> str:
             f"{count:>3} db  {status}")
 
 
-@app.command("run")
+@app.command("run", cls=opt.takes("dry_run", "json", "quiet", "root", "config"))
 def run(
-    drill: bool = DRILL, dry_run: bool = opt.DRY_RUN, no_space_check: bool = NO_SPACE_CHECK,
-    json: bool = opt.JSON, quiet: bool = opt.QUIET, root: Path = opt.ROOT,
-    config: Optional[str] = opt.CONFIG, now: Optional[str] = NOW,
+    context: typer.Context, drill: bool = DRILL, no_space_check: bool = NO_SPACE_CHECK,
+    now: Optional[str] = NOW,
 ) -> None:
     """Back up every database now (cron runs this nightly), verify it, rotate old ones."""
-    ctx = App(json=json, quiet=quiet, root=root, config=config)
+    ctx = application(context)
+    json, root = ctx.json, ctx.root
     clock = _clock(now)
-    settings = _settings(root, config)
+    settings = _settings(ctx)
     runner = SubprocessRunner()
-    if dry_run:
+    if ctx.dry_run:
         plan = agent.plan_backup(runner, settings)
         if json:
             ctx.emit_json(plan.as_dict())
@@ -107,15 +106,16 @@ def run(
             + (f"; removed {len(result.removed)} old" if result.removed else ""))
 
 
-@app.command("verify")
+@app.command("verify", cls=opt.takes("json", "root", "config"))
 def verify(
+    context: typer.Context,
     timestamp: Optional[str] = typer.Argument(None, help="The backup (default: the newest)."),
-    drill: bool = DRILL, json: bool = opt.JSON, root: Path = opt.ROOT,
-    config: Optional[str] = opt.CONFIG,
+    drill: bool = DRILL,
 ) -> None:
     """Check a backup again: checksums, decompression, completion markers (and a drill)."""
-    ctx = App(json=json, root=root, config=config)
-    settings = _settings(root, config)
+    ctx = application(context)
+    json = ctx.json
+    settings = _settings(ctx)
     sets = list_sets(settings.base)
     chosen = [s for s in sets if s.stamp.startswith(timestamp)] if timestamp else sets[-1:]
     if not sets:
@@ -136,14 +136,14 @@ def verify(
             + (" with a drill" if drill else ""))
 
 
-@app.command("list")
-def list_backups(json: bool = opt.JSON, root: Path = opt.ROOT,
-                 config: Optional[str] = opt.CONFIG) -> None:
+@app.command("list", cls=opt.takes("json", "root", "config"))
+def list_backups(context: typer.Context) -> None:
     """The backups, oldest first: time, size, verified or not."""
-    settings = _settings(root, config)
+    ctx = application(context)
+    settings = _settings(ctx)
     sets = list_sets(settings.base)
-    if json:
-        App().emit_json({"dir": str(settings.base), "backups": [s.as_dict() for s in sets]})
+    if ctx.json:
+        ctx.emit_json({"dir": str(settings.base), "backups": [s.as_dict() for s in sets]})
         return
     if not sets:
         print(f"no backups in {settings.base}")
@@ -152,26 +152,26 @@ def list_backups(json: bool = opt.JSON, root: Path = opt.ROOT,
         print(_row(backup))
 
 
-@app.command("restore")
+@app.command("restore", cls=opt.takes("yes", "quiet", "root", "config"))
 def restore(
+    context: typer.Context,
     database: str = typer.Argument(..., help="The database to restore."),
     from_: Optional[str] = typer.Option(None, "--from",
                                         help="The backup's timestamp (default: newest good)."),
     as_: Optional[str] = typer.Option(None, "--as", help="Restore under this name instead."),
-    yes: bool = opt.YES, quiet: bool = opt.QUIET, root: Path = opt.ROOT,
-    config: Optional[str] = opt.CONFIG,
 ) -> None:
     """Restore a database; an existing one is saved first, then replaced (asks, or --yes)."""
-    ctx = App(quiet=quiet, yes=yes, root=root, config=config)
-    settings = _settings(root, config)
+    ctx = application(context)
+    root = ctx.root
+    settings = _settings(ctx)
 
     def confirm(question: str) -> bool:
-        if yes:
+        if ctx.yes:
             return True
-        if not sys.stdin.isatty():
+        if not ctx.interactive:
             raise UsageError(f"database {as_ or database} exists and this is not a terminal: "
                              "pass --yes to replace it (a copy is saved first)")
-        return typer.confirm(question, default=False, err=True)
+        return ctx.confirm(question)
 
     runner = SubprocessRunner()
     with agent.backup_lock(settings, ctx.say):

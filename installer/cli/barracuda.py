@@ -9,11 +9,12 @@ import typer
 
 from installer import __version__
 from installer.cli import backup
+from installer.cli import firewall as firewall_cli
 from installer.cli import monitor as monitor_cli
 from installer.cli import options as opt
 from installer.cli import upgrade as upgrade_cli
-from installer.cli.app import App
-from installer.cli.entry import run_app
+from installer.cli.app import App, application
+from installer.cli.entry import exit_on_failures, run_app
 from installer.cli.status import status_report
 from installer.config import cnf, load, resolve_path
 from installer.config.schema import schema, validate
@@ -29,30 +30,26 @@ config_app = typer.Typer(no_args_is_help=True, help="Show or check the configura
 app.add_typer(config_app, name="config")
 app.add_typer(backup.app, name="backup")
 app.add_typer(monitor_cli.app, name="monitor")
+app.add_typer(firewall_cli.app, name="firewall")
 FILE_ARG = typer.Argument(None, help="The file to check (default: the live config).")
 
 
-@app.command()
-def install(
-    yes: bool = opt.YES, dry_run: bool = opt.DRY_RUN, check: bool = opt.CHECK,
-    json: bool = opt.JSON, root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
-    verbose: int = opt.VERBOSE, quiet: bool = opt.QUIET,
-    keep_local_edits: bool = opt.KEEP_LOCAL_EDITS,
-) -> None:
+@app.callback()
+def root(ctx: typer.Context) -> None:
+    ctx.obj = App()  # the commands' shared options fill it in (installer/cli/options.py)
+
+
+@app.command(cls=opt.takes(*opt.CONVERGE))
+def install(ctx: typer.Context) -> None:
     """Converge this machine to the stack the configuration describes."""
-    ctx = App(verbose=verbose, quiet=quiet, json=json, yes=yes, dry_run=dry_run, check=check,
-              keep_local_edits=keep_local_edits, root=root, config=config)
-    outcome = run_converge(ctx, "install", build)
-    if outcome is not None and outcome.count("failed"):
-        raise typer.Exit(1)
+    this = application(ctx)
+    exit_on_failures(run_converge(this.options, this, "install", build))
 
 
-@app.command()
-def status(
-    json: bool = opt.JSON, root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
-) -> None:
+@app.command(cls=opt.takes("json", "root", "config"))
+def status(ctx: typer.Context) -> None:
     """Show the machine, its services and the last runs."""
-    status_report(App(json=json, root=root, config=config), build)
+    status_report(application(ctx), build)
 
 
 @app.command()
@@ -61,16 +58,15 @@ def version() -> None:
     print(__version__)
 
 
-@config_app.command("show")
-def config_show(
-    json: bool = opt.JSON, root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
-) -> None:
+@config_app.command("show", cls=opt.takes("json", "root", "config"))
+def config_show(ctx: typer.Context) -> None:
     """Every key with its effective value and where it came from."""
-    path = resolve_path(config, root)
+    this = application(ctx)
+    path = resolve_path(this.config, this.root)
     loaded = load(path)
     rows = [(s.key, s.raw, s.source) for s in loaded.settings.values()]
-    if json:
-        App().emit_json({
+    if this.json:
+        this.emit_json({
             "path": str(path), "exists": loaded.exists, "ignored": list(loaded.ignored),
             "settings": {k: {"value": v, "source": src} for k, v, src in rows},
         })
@@ -83,13 +79,11 @@ def config_show(
         print(f"# BOA keys present and ignored: {' '.join(loaded.ignored)}")
 
 
-@config_app.command("check")
-def config_check(
-    file: Optional[Path] = FILE_ARG,
-    root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
-) -> None:
+@config_app.command("check", cls=opt.takes("root", "config"))
+def config_check(ctx: typer.Context, file: Optional[Path] = FILE_ARG) -> None:
     """Validate a config file; exit 3 with file:line, key and what is allowed when bad."""
-    path = file or resolve_path(config, root)
+    this = application(ctx)
+    path = file or resolve_path(this.config, this.root)
     try:
         parsed = cnf.read(path)
     except FileNotFoundError:

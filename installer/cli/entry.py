@@ -7,7 +7,11 @@ import sys
 import click
 import typer
 
-from installer.errors import EXIT_USAGE, BarracudaError
+from installer.apply import Outcome
+from installer.errors import EXIT_USAGE, BarracudaError, ChangesPending, Declined
+
+# Answers rather than errors: the plan (or the question) said it all; only the code is left.
+SILENT = (ChangesPending, Declined)
 
 
 def _one_line(message: str, limit: int = 1000) -> str:
@@ -35,7 +39,15 @@ def run_app(app: typer.Typer) -> None:
     except click.Abort:
         print("Aborted.", file=sys.stderr, flush=True)
         sys.exit(1)
+    except SILENT as answer:
+        sys.exit(answer.exit_code)
     except BarracudaError as error:
         print(f"error: {_one_line(str(error))}", file=sys.stderr, flush=True)
         sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def exit_on_failures(outcome: Outcome | None) -> None:
+    """A run whose summary counts failures exits 1 (the summary line said which)."""
+    if outcome is not None and outcome.count("failed"):
+        raise typer.Exit(1)

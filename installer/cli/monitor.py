@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -25,7 +25,7 @@ from installer.agents.monitor.run import (
     start_log,
 )
 from installer.cli import options as opt
-from installer.cli.app import App
+from installer.cli.app import application
 from installer.config import load, resolve_path
 from installer.data import load_profile
 from installer.errors import BarracudaError, UsageError
@@ -44,9 +44,10 @@ SERVICE_ARG = typer.Argument(..., help="A watched service (as `monitor status` l
 ONCE = typer.Option(False, "--once", help="Run one check cycle, then exit.")
 
 
-@app.command()
-def run(once: bool = ONCE, config: Optional[str] = opt.CONFIG) -> None:
+@app.command(cls=opt.takes("config"))
+def run(ctx: typer.Context, once: bool = ONCE) -> None:
     """Check and heal until just before the next minute (cron starts this every minute)."""
+    config = application(ctx).config
     if os.geteuid() != 0:
         raise UsageError("the monitor runs as root (cron starts it from /etc/cron.d)")
     target = Target()
@@ -101,12 +102,13 @@ def _report(root: Path) -> dict[str, Any]:
     }
 
 
-@app.command()
-def status(json: bool = opt.JSON, root: Path = opt.ROOT) -> None:
+@app.command(cls=opt.takes("json", "root"))
+def status(ctx: typer.Context) -> None:
     """Each check's state and the last incident."""
-    report = _report(root)
-    if json:
-        App().emit_json(report)
+    this = application(ctx)
+    report = _report(this.root)
+    if this.json:
+        this.emit_json(report)
         return
     now = time.time()
     last = report["last_run"]
@@ -140,12 +142,12 @@ def status(json: bool = opt.JSON, root: Path = opt.ROOT) -> None:
         print("last incident: none")
 
 
-@app.command()
-def reset(service: str = SERVICE_ARG, root: Path = opt.ROOT) -> None:
+@app.command(cls=opt.takes("root"))
+def reset(ctx: typer.Context, service: str = SERVICE_ARG) -> None:
     """Clear a service's restart budget and FAILED mark: the monitor restarts it at its
     next cycle if it is still down."""
     prof = profile()
-    path = Target(root).path(prof["state_file"])
+    path = Target(application(ctx).root).path(prof["state_file"])
     try:
         _reset(path, service)
     except PermissionError as exc:

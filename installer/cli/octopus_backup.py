@@ -10,7 +10,8 @@ import typer
 
 from installer.agents.backup import agent
 from installer.cli import options as opt
-from installer.cli.app import App
+from installer.cli.app import application
+from installer.cli.octopus_run import converge
 from installer.config import load, resolve_path
 from installer.octopus.backup import backup_instance
 from installer.octopus.names import check_instance_name
@@ -24,38 +25,28 @@ SITE = typer.Argument(..., help="The site to bring back.")
 ARCHIVE = typer.Argument(..., help="An archive of `octopus backup` or of a removal.")
 
 
-def backup(
-    name: str = NAME, domain: Optional[str] = DOMAIN, json: bool = opt.JSON,
-    quiet: bool = opt.QUIET, root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
-) -> None:
+def backup(ctx: typer.Context, name: str = NAME, domain: Optional[str] = DOMAIN) -> None:
     """Back up a site (or every site) of NAME: files, databases, records and the instance's
     configuration, as one archive in the instance's backups/."""
     check_instance_name(name)
-    ctx = App(json=json, quiet=quiet, root=root, config=config)
-    settings = agent.Settings.load(load(resolve_path(config, root)), root)
-    with agent.backup_lock(settings, ctx.say):
-        path = backup_instance(SubprocessRunner(), Target(root), name, domain)
-    if json:
-        ctx.emit_json({"archive": str(path), "size": path.stat().st_size})
+    this = application(ctx)
+    settings = agent.Settings.load(load(resolve_path(this.config, this.root)), this.root)
+    with agent.backup_lock(settings, this.say):
+        path = backup_instance(SubprocessRunner(), Target(this.root), name, domain)
+    if this.json:
+        this.emit_json({"archive": str(path), "size": path.stat().st_size})
         return
-    ctx.say(f"{name}: {domain or 'every site'} backed up to {path} "
-            f"({path.stat().st_size / (1 << 20):.1f} MiB)")
+    this.say(f"{name}: {domain or 'every site'} backed up to {path} "
+             f"({path.stat().st_size / (1 << 20):.1f} MiB)")
 
 
-def restore(
-    name: str = NAME, domain: str = SITE, archive: Path = ARCHIVE,
-    yes: bool = opt.YES, dry_run: bool = opt.DRY_RUN, json: bool = opt.JSON,
-    root: Path = opt.ROOT, config: Optional[str] = opt.CONFIG,
-    verbose: int = opt.VERBOSE, quiet: bool = opt.QUIET,
-) -> None:
+def restore(ctx: typer.Context, name: str = NAME, domain: str = SITE,
+            archive: Path = ARCHIVE) -> None:
     """Bring site DOMAIN back from ARCHIVE into instance NAME (its own or another one)."""
-    from installer.cli.octopus import _app, _run  # the octopus app imports this module
-
     check_instance_name(name)
-    ctx = _app(yes, dry_run, json, root, config, verbose, quiet)
-    _run(ctx, name, "restore", restore_site(name, domain, str(archive)))
+    converge(application(ctx), name, "restore", restore_site(name, domain, str(archive)))
 
 
 def register(app: typer.Typer) -> None:
-    app.command("backup")(backup)
-    app.command("restore")(restore)
+    app.command("backup", cls=opt.takes("json", "quiet", "root", "config"))(backup)
+    app.command("restore", cls=opt.takes(*opt.CONVERGE))(restore)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from installer import __version__
 from installer.cli.app import App
-from installer.converge import Builder, open_session
+from installer.converge import open_session
 from installer.lock import LOCK_FILE, holder, is_held
+from installer.plan import Builder
 from installer.resources.system import Service
 from installer.runlog import LOG_DIR
 from installer.services import manager_for
 
 
 def status_report(app: App, build: Builder) -> None:
-    session = open_session(app)
+    session = open_session(app.options, app)
     facts, target = session.facts, session.target
     components = build(session.config, facts, session.redactor)
     manager = manager_for(facts.init_system, session.runner, target)

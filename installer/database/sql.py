@@ -42,23 +42,36 @@ def like_escaped(name: str) -> str:
 
 def query(runner: Runner, statement: str, *, database: str | None = None,
           timeout: float = 600) -> list[list[str]]:
-    """Rows of `statement` (tab-separated batch output, split)."""
-    argv = ["mariadb", "--batch", "--skip-column-names", "-e", statement]
+    """Rows of `statement` (tab-separated batch output, split; --raw: a backslash in a
+    value, as in a grant's escaped database name, comes back as it is stored)."""
+    argv = ["mariadb", "--batch", "--raw", "--skip-column-names", "-e", statement]
     if database is not None:
         argv.insert(1, f"--database={database}")
     result = runner.run(argv, timeout=timeout, check=False)
     if not result.ok:
-        raise DatabaseError(f"query failed ({statement[:60]}): {result.output[-300:]}")
+        raise DatabaseError(f"query failed ({statement[:60]}): {_server_said(result.output)}")
     return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+
+def script(statements: Sequence[str]) -> str:
+    """`statements` as one client script (what `mariadb --batch` reads on stdin)."""
+    return "".join(s.rstrip().rstrip(";") + ";\n" for s in statements)
 
 
 def execute(runner: Runner, statements: Sequence[str], *, timeout: float = 600) -> None:
     """Run `statements` in one client session; DatabaseError naming the first line."""
-    text = "".join(s.rstrip().rstrip(";") + ";\n" for s in statements)
-    result = runner.run(["mariadb", "--batch"], input=text, timeout=timeout, check=False)
+    result = runner.run(["mariadb", "--batch"], input=script(statements), timeout=timeout,
+                        check=False)
     if not result.ok:
         first = statements[0].split("IDENTIFIED")[0] if statements else ""
-        raise DatabaseError(f"{first.strip()[:80]}...: {result.output[-300:]}")
+        raise DatabaseError(f"{first.strip()[:80]}: {_server_said(result.output)}")
+
+
+def _server_said(output: str) -> str:
+    """The client's error line (ERROR 1141 ... at line 1), else its last line, in one line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip().strip("-")]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or ["no output"])[-1][:300]
 
 
 def scalar(runner: Runner, statement: str) -> str:
@@ -142,6 +155,18 @@ def restore_auth(user: str, auth: str) -> str:
     return f"ALTER USER {account(user)} IDENTIFIED BY PASSWORD {quote_text(auth)}"
 
 
+def root_by_socket_or_password(password: str) -> list[str]:
+    """root logs in as the system's root over the socket, or anywhere with `password`."""
+    return [f"ALTER USER {account('root')} IDENTIFIED VIA unix_socket OR "
+            f"mysql_native_password USING PASSWORD({quote_text(password)})",
+            "FLUSH PRIVILEGES"]
+
+
+def socket_user(user: str) -> str:
+    """An account the system user of the same name logs into over the socket, no password."""
+    return f"CREATE USER IF NOT EXISTS {account(user)} IDENTIFIED VIA unix_socket"
+
+
 def drop_user(user: str) -> str:
     return f"DROP USER IF EXISTS {account(user)}"
 
@@ -149,6 +174,11 @@ def drop_user(user: str) -> str:
 def grant_all(user: str, database: str) -> str:
     """All privileges on exactly `database` (no pattern: `_` matches only itself)."""
     return f"GRANT ALL PRIVILEGES ON {quote_name(like_escaped(database))}.* TO {account(user)}"
+
+
+def grant_pattern(user: str, pattern: str) -> str:
+    """Give back a grant stored as `pattern` (as granted_databases returns it)."""
+    return f"GRANT ALL PRIVILEGES ON {quote_name(pattern)}.* TO {account(user)}"
 
 
 def revoke_all(user: str, pattern: str) -> str:

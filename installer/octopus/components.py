@@ -21,7 +21,7 @@ from installer.octopus.model import Instance, PlatformRecord, SiteRecord
 from installer.octopus.sizing import pool_size
 from installer.plan import Component, Validator
 from installer.resources.accounts import Group, GroupMember, User
-from installer.resources.base import Context, Resource
+from installer.resources.base import Context, Resource, reload
 from installer.resources.database import Database, DatabaseAccount
 from installer.resources.files import Absent, Directory, File
 from installer.resources.trees import CodeTree
@@ -106,7 +106,7 @@ def _owner(token: str, instance: Instance) -> str:
             "group": instance.group}[token]
 
 
-def accounts(state: InstanceState) -> Component:
+def accounts(state: InstanceState, stack: StackContext) -> Component:
     i = state.instance
     return Component(f"{i.name}-accounts", [
         Group(i.group),
@@ -117,7 +117,7 @@ def accounts(state: InstanceState) -> Component:
         User(i.web_user, home=i.web_home, primary=i.group, requires=(f"group:{i.group}",)),
         # The web server reads the instance's static files through the instance group.
         GroupMember(WEB_SERVER_USER, i.group, requires=(f"group:{i.group}",),
-                    notify=("reload:nginx",)),
+                    notify=(reload(stack.release.service("nginx")),)),
     ], phase=Phase.ACCOUNTS)
 
 
@@ -195,11 +195,12 @@ def pools(state: InstanceState, stack: StackContext) -> list[Component]:
             "open_basedir": basedir,
             "disable_functions": list(dict.fromkeys([*deny, *octopus["disable_functions"]])),
             "tmp_dir": tmp, "tuning": stack.tuning, "paths": stack.paths,
+            "mail_extra_parameters": octopus["mail_extra_parameters"],
         }
         components.append(Component(
             f"{i.name}-php{version}",
             [File(i.pool_file(version), template="php/pool-instance.conf.j2", context=context,
-                  comment=";", notify=(f"reload:{service}",))],
+                  comment=";", notify=(reload(service),))],
             validators=[Validator([stack.release.fpm_binary(version), "-t"],
                                   f"php-fpm{version} -t")],
             health=[socket_appears(i.socket(version))],
@@ -244,10 +245,10 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
     """The instance include (its upstreams and vhost.d) and one vhost per site; vhosts of
     sites no longer recorded are moved aside."""
     i = state.instance
-    reload = (f"reload:{stack.release.service('nginx')}",)
+    reloaded = (reload(stack.release.service("nginx")),)
     upstreams = [{"name": i.upstream(v), "socket": i.socket(v)} for v in state.php_versions]
     resources: list[Resource] = [
-        File(i.nginx_include, template="nginx/instance.conf.j2", notify=reload,
+        File(i.nginx_include, template="nginx/instance.conf.j2", notify=reloaded,
              context={"instance": i.name, "upstreams": upstreams, "vhost_dir": i.vhost_dir}),
     ]
     profile = load_profile("nginx")
@@ -256,7 +257,7 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
         files = f"{i.site_dir(site)}/files"
         resources.append(File(
             i.vhost(site.domain), template="nginx/site_vhost.conf.j2", mode=0o600, secret=True,
-            notify=reload, context={
+            notify=reloaded, context={
                 "site": site, "kind": state.site_kind(site), "instance": i.name,
                 "root": i.platform_dir(site.platform),
                 "upstream": i.upstream(state.site_php(site)), "ipv6": stack.ipv6,
@@ -272,7 +273,7 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
                 "includes": site_includes(stack.paths), "nginx": profile,
             }))
     wanted = {i.vhost(s.domain) for s in state.sites}
-    resources += [Absent(path, why="no site of this name is recorded", notify=reload)
+    resources += [Absent(path, why="no site of this name is recorded", notify=reloaded)
                   for path in known_vhosts if path not in wanted]
     return Component(
         f"{i.name}-nginx", resources,
@@ -321,7 +322,7 @@ def stale_pools(state: InstanceState, stack: StackContext) -> Component:
         if version not in state.php_versions:
             service = stack.release.service("php", version)
             resources.append(Absent(i.pool_file(version), why="this PHP version is unused now",
-                                    notify=(f"reload:{service}",)))
+                                    notify=(reload(service),)))
     return Component(f"{i.name}-old-pools", resources, phase=Phase.CLEANUP)
 
 
@@ -335,7 +336,7 @@ def build_instance(state: InstanceState, stack: StackContext,
         raise ConfigError(f"sites of {state.instance.name} use unknown platforms: "
                           f"{' '.join(sorted(missing))}")
     return [
-        accounts(state),
+        accounts(state, stack),
         tree(state),
         databases(state, stack),
         platforms(state),

@@ -22,7 +22,7 @@ from installer.octopus.names import check_instance_name
 from installer.octopus.sites.common import converge, secret_component
 from installer.plan import Builder, Component, Validator
 from installer.resources.accounts import GroupAbsent, UserAbsent
-from installer.resources.base import Context, Resource
+from installer.resources.base import Context, Resource, reload
 from installer.resources.database import DatabasesAbsent
 from installer.resources.files import Absent
 from installer.resources.trees import TreeAbsent
@@ -89,13 +89,13 @@ def remove(name: str, force: bool) -> Builder:
         pools: list[Resource] = []
         for version in stack.release.php_versions:
             pools.append(Absent(instance.pool_file(version), why="the instance is removed",
-                                notify=(f"reload:{stack.release.service('php', version)}",)))
+                                notify=(reload(stack.release.service('php', version)),)))
         return [
             Component(f"{name}-backup", [Archive(dest, make, f"instance {name}")],
                       phase=Phase.BACKUP),
             Component(f"{name}-nginx", [
                 Absent(instance.nginx_include, why="the instance is removed",
-                       notify=(f"reload:{nginx}",)),
+                       notify=(reload(nginx),)),
             ], validators=[Validator(["nginx", "-t"], "nginx -t")], phase=Phase.NGINX),
             Component(f"{name}-php", pools, phase=Phase.CLEANUP),
             Component(f"{name}-databases", [

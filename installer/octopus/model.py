@@ -131,7 +131,7 @@ class SiteRecord:
         return yaml.safe_dump(data, sort_keys=True)
 
 
-SITE_KINDS = ("drupal", "drupal7", "plain")
+SITE_KINDS = ("drupal", "drupal7", "php", "plain")  # plain: the older name of php
 
 
 def platform_kind(tree: Path) -> str:

@@ -39,6 +39,26 @@ class Change:
         }
 
 
+@dataclass(frozen=True)
+class Handler:
+    """What a changed resource asks for, once, after its component was applied and
+    validated: a service reloaded or restarted."""
+
+    action: str  # reload or restart
+    service: str
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.service}"
+
+
+def reload(service: str) -> Handler:
+    return Handler("reload", service)
+
+
+def restart(service: str) -> Handler:
+    return Handler("restart", service)
+
+
 @dataclass
 class Context:
     target: Target
@@ -69,7 +89,7 @@ class Resource(ABC):
     changes_environment: ClassVar[bool] = False
 
     requires: tuple[str, ...] = ()  # ids of resources that must come first
-    notify: tuple[str, ...] = ()  # handlers run once at the end of the group: "reload:nginx"
+    notify: tuple[Handler, ...] = ()  # run once at the end of the component
 
     @property
     @abstractmethod

@@ -106,9 +106,8 @@ class DatabaseAccount(Resource):
                                 _statement(runner, sql.revoke_all(user, pattern)))
         for pattern in sorted(held - self._wanted()):
             sql.execute(runner, [sql.revoke_all(user, pattern)])
-            ctx.journal.did(f"revoked {user} on {pattern}", _statement(
-                runner, f"GRANT ALL PRIVILEGES ON {sql.quote_name(pattern)}.* TO "
-                        f"{sql.account(user)}"))
+            ctx.journal.did(f"revoked {user} on {pattern}",
+                            _statement(runner, sql.grant_pattern(user, pattern)))
 
 
 def _statement(runner: Runner, statement: str) -> Callable[[], None]:

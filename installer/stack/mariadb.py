@@ -3,11 +3,14 @@ generated password, and the web user's password-less (unix_socket) account for /
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
+from installer.database import sql
+from installer.database.sql import DatabaseError
 from installer.plan import Component, Validator
-from installer.resources.base import Context, Resource
+from installer.resources.base import Context, Resource, restart
 from installer.resources.files import File
 from installer.resources.system import Command, Service
 from installer.stack.context import StackContext
@@ -16,17 +19,11 @@ CONF = "/etc/mysql/mariadb.conf.d/90-barracuda.cnf"
 HEALTH_USER = "www-data"
 
 
-def _sql(ctx: Context, query: str) -> str | None:
-    """Run `query` as the root account over the socket; None when the server is down."""
-    result = ctx.runner.run(["mariadb", "--batch", "--skip-column-names", "-e", query],
-                            check=False, timeout=30)
-    return result.stdout.strip() if result.ok else None
-
-
 def answers(ctx: Context, attempts: int = 60) -> str | None:
     for _ in range(attempts):
-        if _sql(ctx, "SELECT 1") == "1":
-            return None
+        with contextlib.suppress(DatabaseError):
+            if sql.scalar(ctx.runner, "SELECT 1") == "1":
+                return None
         time.sleep(0.5)
     return "MariaDB does not answer SELECT 1 over its socket"
 
@@ -47,9 +44,10 @@ def root_password_is(password: str, socket: str) -> Callable[[Context], bool]:
 
 
 def has_health_user(ctx: Context) -> bool:
-    found = _sql(ctx, "SELECT COUNT(*) FROM mysql.global_priv "
-                      f"WHERE User='{HEALTH_USER}' AND Host='localhost'")
-    return found == "1"
+    try:
+        return sql.user_exists(ctx.runner, HEALTH_USER)
+    except DatabaseError:
+        return False
 
 
 def component(stack: StackContext) -> Component:
@@ -57,7 +55,7 @@ def component(stack: StackContext) -> Component:
     context = stack.template_context()
     resources: list[Resource] = [
         File(CONF, template="mariadb/barracuda.cnf.j2", context=context,
-             notify=(f"restart:{service}",), requires=("packages:stack",)),
+             notify=(restart(service),), requires=("packages:stack",)),
         Service(service, requires=("packages:stack",)),
     ]
     return Component(
@@ -70,13 +68,8 @@ def component(stack: StackContext) -> Component:
 def accounts_component(stack: StackContext) -> Component:
     password = stack.mariadb_root_password
     socket = stack.paths["mysqld_socket"]
-    set_root = (
-        "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket "
-        f"OR mysql_native_password USING PASSWORD('{password}');\nFLUSH PRIVILEGES;\n"
-    )
-    health_user = (
-        f"CREATE USER IF NOT EXISTS '{HEALTH_USER}'@'localhost' IDENTIFIED VIA unix_socket;\n"
-    )
+    set_root = sql.script(sql.root_by_socket_or_password(password))
+    health_user = sql.script([sql.socket_user(HEALTH_USER)])
     return Component("mariadb-accounts", [
         Command("mariadb-root-password", ["mariadb", "--batch"], done=root_password_is(password,
                 socket), why="the root account does not have the kept password",

@@ -16,7 +16,7 @@ import requests
 
 from installer.data import load_profile
 from installer.plan import Component, Validator
-from installer.resources.base import Change, Context, Resource
+from installer.resources.base import Change, Context, Resource, reload
 from installer.resources.files import Absent, Directory, File
 from installer.resources.system import Service
 from installer.stack.context import StackContext
@@ -111,7 +111,7 @@ def component(stack: StackContext) -> Component:
     paths = stack.paths
     service = stack.release.service("nginx")
     master = paths["server_master"]
-    notify = (f"reload:{service}",)
+    notify = (reload(service),)
     after = ("packages:stack",)
     context = {**stack.template_context(), "nginx": load_profile("nginx"),
                "http2": stack.release.nginx_http2}
@@ -122,6 +122,11 @@ def component(stack: StackContext) -> Component:
         Directory(f"{master}/nginx", mode=0o755),
         *(Directory(f"{master}/nginx/{d}", mode=0o755) for d in INCLUDE_DIRS),
         Directory(paths["health_root"], mode=0o755),
+        # The logs name every visitor, URL and query string of every site: closed to the
+        # tenants (Debian's logrotate recreates them 0640 www-data:adm; the workers reopen
+        # them by name after a rotation, so www-data keeps the directory).
+        Directory(paths["nginx_log_dir"], mode=0o750, owner="www-data", fgroup="adm",
+                  requires=after),
         File(f"{paths['nginx_dir']}/nginx.conf", template="nginx/nginx.conf.j2",
              context=context, notify=notify, requires=after),
         File(f"{paths['nginx_dir']}/conf.d/barracuda.conf", template="nginx/barracuda.conf.j2",

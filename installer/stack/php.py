@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from installer.plan import Component, Validator
-from installer.resources.base import Context, Resource
+from installer.resources.base import Context, Resource, reload
 from installer.resources.files import Directory, File
 from installer.resources.system import Command, Service
 from installer.stack.context import StackContext
@@ -30,11 +30,13 @@ def component(stack: StackContext, version: str) -> Component:
     paths = stack.paths
     service = stack.release.service("php", version)
     etc = f"{paths['php_etc_dir']}/{version}"
-    notify = (f"reload:{service}",)
+    notify = (reload(service),)
     after = ("packages:stack",)
     context = stack.template_context(version)
     resources: list[Resource] = [
-        Directory(paths["php_log_dir"], mode=0o755),
+        # Slow logs hold the tenants' stack traces: root and adm only (the FPM master, root,
+        # writes them).
+        Directory(paths["php_log_dir"], mode=0o750, fgroup="adm"),
         File(f"{etc}/fpm/php-fpm.conf", template="php/php-fpm.conf.j2", context=context,
              notify=notify, requires=after, comment=";"),
         File(f"{etc}/fpm/pool.d/www.conf", template="php/pool-master.conf.j2", context=context,
@@ -54,7 +56,7 @@ def component(stack: StackContext, version: str) -> Component:
 def cli_component(stack: StackContext) -> Component:
     """/usr/bin/php -> the CLI version chosen by _PHP_CLI_VERSION, and the web user's access
     to Redis (a group change needs new FPM workers: the pools reload)."""
-    reloads = tuple(f"reload:{stack.release.service('php', v)}" for v in stack.php_versions)
+    reloads = tuple(reload(stack.release.service('php', v)) for v in stack.php_versions)
     return Component("php-cli", [
         File("/etc/logrotate.d/barracuda-php", template="base/logrotate-php.j2",
              context=stack.template_context()),

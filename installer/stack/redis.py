@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from installer.plan import Component
-from installer.resources.base import Context, Resource
+from installer.resources.base import Context, Resource, restart
 from installer.resources.files import File
 from installer.resources.system import Service
 from installer.stack.context import StackContext
@@ -32,7 +32,7 @@ def component(stack: StackContext) -> Component:
     resources: list[Resource] = [
         File("/etc/redis/redis.conf", template="redis/redis.conf.j2",
              context=stack.template_context(), owner="redis", fgroup="redis", mode=0o640,
-             secret=True, notify=(f"restart:{service}",), requires=("packages:stack",)),
+             secret=True, notify=(restart(service),), requires=("packages:stack",)),
         Service(service, requires=("packages:stack",)),
     ]
     return Component("redis", resources,

@@ -4,10 +4,9 @@ packages moved to the channel's versions right after they are installed."""
 from __future__ import annotations
 
 from installer.config import Config
-from installer.converge import Builder
 from installer.facts import Facts
-from installer.plan import Component
-from installer.resources.base import Resource
+from installer.plan import Builder, Component
+from installer.resources.base import Resource, restart
 from installer.runlog import Redactor
 from installer.stack import build, php_versions
 from installer.stack.release import Release
@@ -36,12 +35,12 @@ def upgrades(manifest: Manifest, release: Release, php: tuple[str, ...]) -> Comp
             for version in php:
                 resources.append(PackageUpgrade(
                     f"php{version}", release.packages("php", version), pins,
-                    notify=(f"restart:{release.service('php', version)}",),
+                    notify=(restart(release.service('php', version)),),
                     requires=("packages:stack",)))
         else:
             resources.append(PackageUpgrade(
                 name, release.packages(name), pins,
-                notify=(f"restart:{release.service(name)}",), requires=("packages:stack",)))
+                notify=(restart(release.service(name)),), requires=("packages:stack",)))
     return Component("upgrades", resources)
 
 

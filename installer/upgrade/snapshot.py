@@ -15,7 +15,7 @@ from installer.checkpoint import CHECKPOINTS, Checkpoint
 from installer.converge import ROLLED_BACK, RUN_FILE, SNAPSHOT_DIR
 from installer.errors import ApplyError, BarracudaError, RollbackError
 from installer.plan import Component
-from installer.resources.base import Context
+from installer.resources.base import Context, Handler
 from installer.target import Target
 
 
@@ -23,7 +23,7 @@ from installer.target import Target
 class Restored:
     directory: Path
     paths: list[str]
-    handlers: list[str]
+    handlers: list[Handler]
     tool_env: str  # the environment the snapshot's run started from ("" when unknown)
 
 
@@ -86,7 +86,7 @@ def restore(ctx: Context, directory: Path, components: list[Component]) -> Resto
     for checkpoint in checkpoints:
         checkpoint.restore()
     paths = sorted(touched)
-    handlers: list[str] = []
+    handlers: list[Handler] = []
     for component in components:
         hit = [r for r in component.resources if touched & set(r.paths(ctx))]
         if not hit:

@@ -25,32 +25,14 @@ from typing import Any
 
 import pytest
 
-from . import boxes, rootfs
+from . import boxes, plugin
 from .boxes import Box, start_box
+from .plugin import BOX_VARIANTS as BOX_VARIANTS  # re-exported: tests import it from here
+from .plugin import selected_variants
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-BOX_VARIANTS = ["systemd-bookworm", "systemd-trixie", "sysv-bookworm"]
 _ARTIFACTS = pytest.StashKey[list[Path]]()
-
-
-def _valid_variant(variant: str) -> bool:
-    kind, _, release = variant.partition("-")
-    return kind in boxes.KINDS and release in rootfs.RELEASES
-
-
-def selected_variants() -> list[str]:
-    """BOX_VARIANTS, or the comma-separated subset named by the env BOX_VARIANTS."""
-    raw = os.environ.get("BOX_VARIANTS", "").strip()
-    if not raw:
-        return list(BOX_VARIANTS)
-    chosen = [item.strip() for item in raw.split(",") if item.strip()]
-    bad = [item for item in chosen if not _valid_variant(item)]
-    if bad or not chosen:
-        raise pytest.UsageError(
-            f"BOX_VARIANTS={raw!r}: unknown variant(s) {bad}; use KIND-RELEASE with KIND in "
-            f"{boxes.KINDS} and RELEASE in {tuple(rootfs.RELEASES)}")
-    return chosen
 
 
 # --------------------------------------------------------------------------- hooks
@@ -62,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line(
             "markers", "box: end-to-end test in a throwaway Debian box (root, slow)")
     config.stash[_ARTIFACTS] = []
+    # The session plumbing (ordering, xdist groups, rootfs pre-build, timing table): tests/run
+    # loads it with -p; a plain `pytest` run gets it here.
+    if not config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.register(plugin, "tests.box.plugin")
     # SIGTERM (CI timeouts) unwinds like Ctrl-C, so the finalizers stop the boxes.
     if (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
@@ -90,15 +76,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             elif isinstance(value, BoxFactory):
                 for box in value.boxes:
                     box.failed = True
-
-
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
-                            config: pytest.Config) -> None:
-    paths = config.stash.get(_ARTIFACTS, [])
-    if paths:
-        terminalreporter.section("box artifacts (failed tests)")
-        for path in paths:
-            terminalreporter.write_line(str(path))
 
 
 # --------------------------------------------------------------------------- fixtures

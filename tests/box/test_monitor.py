@@ -13,6 +13,7 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ PATHS = yaml.safe_load((REPO / "profiles/paths.yml").read_text())
 INTERVAL = 2
 INCIDENTS = PROFILE["incidents_log"]
 MAIL_OUT = "/root/sent-mail"
+# How long to wait for what the monitor must do next (a few cycles) when the delay itself is
+# not the claim: cron starts a new run at each minute (a gap of a few seconds between runs),
+# and a shared, loaded machine stretches everything; a wait ends as soon as it is met.
+SETTLE = 30
 CONFIG = f'_MONITOR_INTERVAL={INTERVAL}\n_MY_EMAIL="ops@example.org"\n'
 # A stand-in for a local MTA: every mail the monitor sends lands in MAIL_OUT.
 SENDMAIL = f"#!/bin/sh\n{{ cat; echo '.'; }} >> {MAIL_OUT}\n"
@@ -96,6 +101,11 @@ def master(box: Box, cmd: str) -> str:
     return box.run(f"{cmd} 2>/dev/null || true").stdout.strip().split(" ")[0]
 
 
+def stamp_epoch(stamp: str) -> float:
+    """The epoch second of an incident's time ("2026-12-01T22:18:05Z", UTC, floored)."""
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
 def test_cron_runs_the_monitor_and_every_service_is_ok(box: Box) -> None:
     cron = box.read_file(f"/etc/cron.d/{PROFILE['cron_name']}")
     assert f"* * * * * root {PROFILE['cron_command']}" in cron
@@ -120,29 +130,39 @@ def test_cron_runs_the_monitor_and_every_service_is_ok(box: Box) -> None:
 
 
 def test_kill_9_of_each_master_is_healed_within_two_intervals_plus_start(box: Box) -> None:
+    # The bound is judged on the monitor's own record, not on this test's polling (each poll
+    # is several `box.run`s, which a shared, loaded machine stretches): the incident is
+    # stamped once the service serves again (the monitor's start waits for that; a restart
+    # by mysqld_safe is recorded when the monitor sees the new master), and the box shares
+    # the host's clock. The stamp is floored to the second: it can only make the recovery
+    # look earlier by under a second, never later.
     times: dict[str, float] = {}
     for service, (key, find, serving) in targets(box).items():
         before = master(box, find)
         assert before, f"{service}: no master PID"
         seen = len(incidents(box))
-        box.run(["kill", "-9", before])
         budget = 2 * INTERVAL + float(PROFILE["services"][key]["start_s"])
+        killed_at = time.time()
+        box.run(["kill", "-9", before])
 
         def healed(find: str = find, before: str = before,
                    serving: Callable[[], bool] = serving) -> bool:
             now = master(box, find)
             return bool(now) and now != before and serving()
 
-        times[service] = wait_for(f"{service} serves again after kill -9", healed, budget + 30,
-                                  step=0.1)
-        print(f"[monitor] {box.name}: {service} serves again {times[service]:.1f} s after "
-              f"kill -9 (bound {budget:.0f} s)")
+        polled = wait_for(f"{service} serves again after kill -9", healed, budget + 30,
+                          step=0.1)
         time.sleep(INTERVAL * 2)  # any second incident for the same kill would be there now
         new = [i for i in incidents(box)[seen:] if i["check"] == f"service:{service}"]
         assert len(new) == 1, new
-        assert times[service] <= budget, times
+        assert new[0]["result"].startswith("serving"), new
+        times[service] = stamp_epoch(new[0]["time"]) - killed_at
+        print(f"[monitor] {box.name}: {service} serving again {times[service]:.0f} s after "
+              f"kill -9 by the monitor's record, {polled:.1f} s as polled (bound "
+              f"{budget:.0f} s): {new[0]['action']}: {new[0]['result']}")
+        assert times[service] <= budget, (times, new)
     print(f"[monitor] {box.name}: time to recovery: "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
+          + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
 
 
 def test_service_that_cannot_start_is_failed_after_its_budget(box: Box) -> None:
@@ -249,10 +269,10 @@ def test_crawler_shield_follows_the_load(box: Box) -> None:
     assert not exists()
     spider, maximum = 2.1, 4.1  # the defaults of _CPU_SPIDER_RATIO and _CPU_MAX_RATIO
     box.set_load((spider + maximum) / 2)
-    on = wait_for("the shield flag above the spider ratio", exists, 3 * INTERVAL + 5)
+    on = wait_for("the shield flag above the spider ratio", exists, SETTLE)
     box.set_load(0.1)
     off = wait_for("the shield flag gone when the load fell", lambda: not exists(),
-                   3 * INTERVAL + 5)
+                   SETTLE)
     print(f"[monitor] {box.name}: shield on after {on:.1f} s, off after {off:.1f} s")
     checks = [i["action"].split(":")[0] for i in incidents(box) if i["check"] == "load:spider"]
     assert checks[-2:] == ["crawler shield on", "crawler shield off"], checks
@@ -263,6 +283,7 @@ def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
     flag = PATHS["shield_flag"]
     held = lambda: box.run("flock -n -s /run/barracuda.lock true",  # noqa: E731
                            check=False).returncode != 0
+    shield_up = lambda: box.run(["test", "-f", flag], check=False).returncode == 0  # noqa: E731
     seen = len(incidents(box))
     asides = box.read_file(PROFILE["log_file"]).count("standing aside")
     # A real run with work to do (apt fetches its package lists again and reinstalls a base
@@ -274,24 +295,37 @@ def test_the_monitor_touches_nothing_while_install_runs(box: Box) -> None:
     box.run("setsid barracuda install --yes > /root/install-during.log 2>&1 < /dev/null &")
     wait_for("the installer lock is held", held, 30, step=0.05)
     box.set_load(3.0)  # the monitor would raise the shield now if it were not standing aside
-    overlap = 0.0
+    # Each observation (incidents, shield flag) counts only when the lock is seen held
+    # *after* it was taken: then it shows the box at a moment inside the hold. The first
+    # observation that the lock is free ends the loop and is not judged: from then on the
+    # monitor may (and, at this load, must) raise the shield.
     start = time.monotonic()
-    while held():
-        assert box.run(["test", "-f", flag], check=False).returncode != 0, \
-            "the shield was raised while the installer held its lock"
+    overlap = 0.0
+    proofs = 0
+    while True:
+        during = incidents(box)[seen:]
+        shielded = shield_up()
+        if not held():
+            break
+        assert during == [], f"an incident was stamped while the installer held its lock: " \
+                             f"{during}"
+        assert not shielded, "the shield was raised while the installer held its lock"
         overlap = time.monotonic() - start
+        proofs += 1
         time.sleep(0.1)
     box.run(["rm", "-f", slow])
-    assert incidents(box)[seen:] == []
-    print(f"[monitor] {box.name}: install held the lock {overlap:.1f} s: nothing touched")
+    print(f"[monitor] {box.name}: install held the lock >= {overlap:.1f} s ({proofs} "
+          "observations): nothing touched")
     assert overlap > 2 * INTERVAL, "the install was too short to prove anything"
     assert box.read_file(PROFILE["log_file"]).count("standing aside") > asides
-    wait_for("the shield once the install is done",
-             lambda: box.run(["test", "-f", flag], check=False).returncode == 0,
-             3 * INTERVAL + 5)
+    # Released: the load is still high, so the shield comes now (its incident was not among
+    # those seen, empty, while the lock was held).
+    wait_for("the shield once the install is done", shield_up, SETTLE)
+    after = incidents(box)[seen:]
+    assert any(i["check"] == "load:spider" and i["action"].startswith("crawler shield on")
+               for i in after), after
     box.set_load(0.1)
-    wait_for("the shield gone", lambda: box.run(["test", "-f", flag],
-                                                 check=False).returncode != 0, 3 * INTERVAL + 5)
+    wait_for("the shield gone", lambda: not shield_up(), SETTLE)
     result = subprocess.CompletedProcess([], 0, box.read_file("/root/install-during.log"), "")
     assert ", 0 failed in " in result.stdout, result.stdout[-1500:]
     # The monitor's component (cron job, drop-ins, daemon-reload) converges: a second run

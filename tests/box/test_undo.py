@@ -69,18 +69,18 @@ def test_a_site_add_that_fails_after_its_database_was_created_leaves_nothing(
 
 def test_a_run_stopped_by_sighup_mid_apply_leaves_the_machine_as_before(box: Box) -> None:
     before = digest(box)
-    box.run("rm -f /tmp/add.out /tmp/add.rc; setsid bash -c 'octopus site add o1 "
-            "c.example.org --platform web --yes > /tmp/add.out 2>&1; echo $? > /tmp/add.rc' "
-            "< /dev/null > /dev/null 2>&1 &")
+    box.run("rm -f /tmp/add.out /tmp/add.rc /tmp/add.pid; setsid bash -c 'octopus site add o1 "
+            "c.example.org --platform web --yes > /tmp/add.out 2>&1 & echo $! > /tmp/add.pid; "
+            "wait $!; echo $? > /tmp/add.rc' < /dev/null > /dev/null 2>&1 &")
     # As soon as the run has created the site's database, hang up on it.
     hung_up = box.run(
         "for i in $(seq 1200); do "
         "  n=$(mariadb -N -e \"SELECT COUNT(*) FROM information_schema.SCHEMATA "
         "WHERE SCHEMA_NAME='o1_c_example_org'\"); "
-        "  if [ \"$n\" = 1 ]; then pkill -HUP -f 'octopus site add o1 c.example.org' "
-        "&& exit 0; fi; sleep 0.05; "
+        "  if [ \"$n\" = 1 ]; then kill -HUP \"$(cat /tmp/add.pid)\" && exit 0; fi; "
+        "  sleep 0.05; "
         "done; exit 1", check=False)
-    assert hung_up.returncode == 0, "the run never created its database"
+    assert hung_up.returncode == 0, f"the run never created its database: {hung_up.stderr}"
     box.run("for i in $(seq 600); do [ -s /tmp/add.rc ] && exit 0; sleep 0.1; done; exit 1")
     output = box.read_file("/tmp/add.out")
     assert box.read_file("/tmp/add.rc").strip() != "0", output

@@ -76,8 +76,9 @@ while not os.path.exists("/root/loop.stop") and time.time() < deadline:
         failed += 1
         errors.append(f"{time.strftime('%%T')} {url} {headers} {exc}")
     time.sleep(0.05)
-with open("/root/loop.json", "w") as out:
+with open("/root/loop.json.part", "w") as out:  # renamed: a reader never sees half of it
     json.dump({"ok": ok, "failed": failed, "errors": errors[:20]}, out)
+os.replace("/root/loop.json.part", "/root/loop.json")
 """
 
 
@@ -209,9 +210,11 @@ def test_up_stable_updates_the_tool_and_keeps_serving(box: Box) -> None:
         result = box.run(["barracuda", "up-stable", "--yes"], check=False)
     finally:
         box.run(["touch", "/root/loop.stop"])
-    for _ in range(100):
-        if box.run(["test", "-s", "/root/loop.json"], check=False).returncode == 0:
-            break
+    # The loop ends after its request in flight (at most its 5 s timeout), however slow the
+    # machine: wait for its report by a deadline, not a count of polls.
+    deadline = time.monotonic() + 60
+    while (box.run(["test", "-s", "/root/loop.json"], check=False).returncode != 0
+           and time.monotonic() < deadline):
         time.sleep(0.1)
     loop = json.loads(box.read_file("/root/loop.json"))
     print(f"\n[test_upgrade] request loop during up-stable: {loop['ok']} ok, "

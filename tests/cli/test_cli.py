@@ -115,7 +115,9 @@ def test_config_check_and_show(tmp_path: Path) -> None:
     warned = run("barracuda", "install", "--root", str(tmp_path), "--config", str(good),
                  "--dry-run")
     assert "BOA keys barracuda does not use (ignored): _AUTOPILOT" in warned.stderr
-    assert "CSF (ConfigServer csf/lfd firewall) is not available here" in warned.stderr
+    # CSF, BOA's csf/lfd code, now plans the nftables firewall instead of a warning.
+    assert "[firewall] file:/etc/nftables.d/barracuda.nft: create" in warned.stderr
+    assert "CSF" not in warned.stderr
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

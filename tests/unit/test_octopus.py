@@ -25,6 +25,7 @@ from installer.octopus.names import (
     db_prefix,
 )
 from installer.octopus.sizing import pool_size
+from installer.resources.base import reload
 from installer.stack.context import StackContext
 from installer.stack.release import Release
 from installer.stack.tuning import Tuning, TuningFacts, compute
@@ -226,7 +227,7 @@ def test_php_switch_starts_the_new_pool_first_and_drops_the_old_one_last() -> No
     assert b"fastcgi_pass octopus-o1-php83;" in vhost.wanted  # type: ignore[attr-defined]
     old = next(c for c in components if c.name == "o1-old-pools")
     assert [r.id for r in old.resources] == ["absent:/etc/php/8.2/fpm/pool.d/o1.conf"]
-    assert old.resources[0].notify == ("reload:php8.2-fpm",)
+    assert old.resources[0].notify == (reload("php8.2-fpm"),)
 
 
 def test_a_site_on_another_version_gets_a_pool_of_its_own() -> None:

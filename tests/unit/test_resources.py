@@ -12,7 +12,7 @@ from installer.apply import Applier
 from installer.checkpoint import Checkpoint
 from installer.facts import Facts
 from installer.plan import Component
-from installer.resources.base import Context
+from installer.resources.base import Context, reload, restart
 from installer.resources.files import File
 from installer.resources.system import POLICY_RC_D, Command, Packages, Service
 from installer.runner import Result
@@ -140,8 +140,8 @@ def test_reloads_are_deduplicated_and_skipped_for_services_just_started(tmp_path
     services = FakeServices(running={"nginx"}, enabled={"nginx", "php"})
     ctx = make_ctx(tmp_path, RecordingRunner(), services)
     web = Component("web", [
-        File("/etc/a.conf", content="a", notify=("reload:nginx",)),
-        File("/etc/b.conf", content="b", notify=("reload:nginx", "restart:php")),
+        File("/etc/a.conf", content="a", notify=(reload("nginx"),)),
+        File("/etc/b.conf", content="b", notify=(reload("nginx"), restart("php"))),
         Service("nginx"), Service("php"),
     ])
     apply(ctx, web)

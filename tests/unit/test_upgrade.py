@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,14 +22,13 @@ import yaml
 
 from installer import __version__
 from installer.checkpoint import Checkpoint
-from installer.cli.upgrade import followed, guard_downgrade
 from installer.config import load
 from installer.converge import ROLLED_BACK
 from installer.data import profiles_dir
 from installer.errors import ConfigError, DataError, UsageError
 from installer.facts import Facts
 from installer.plan import Component
-from installer.resources.base import Context
+from installer.resources.base import Context, reload, restart
 from installer.resources.files import File
 from installer.runlog import append_versions
 from installer.runner import Result
@@ -42,6 +41,8 @@ from installer.upgrade.channel import upgrades
 from installer.upgrade.manifest import bundled, load_channel, newer, parse, version_key
 from installer.upgrade.packages import PackageUpgrade, SystemUpgrade, apt_update
 from installer.upgrade.snapshot import last_snapshot, restore
+from installer.upgrade.workflow import followed, guard_downgrade
+from tests.fakes import FakeRunner
 from tests.unit.test_resources import FakeServices, LiveTarget
 
 REPO = Path(__file__).resolve().parents[2]
@@ -202,32 +203,12 @@ Conf nginx (1.22.1-9+deb12u1 Debian-Security:12/stable-security [amd64])
 """
 
 
-@dataclass
-class AptRunner:
-    """dpkg-query lists `installed`; apt-get -s answers `pending` until an upgrade ran."""
-
-    installed: set[str]
-    pending: str = SIMULATION
-    calls: list[list[str]] = field(default_factory=list)
-    update_rc: int = 0
-
-    def run(self, argv: Sequence[str], *, timeout: float = 300, check: bool = True,
-            input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
-        args = list(argv)
-        self.calls.append(args)
-        if args[0] == "dpkg-query":
-            return Result(tuple(args), 0, "".join(f"{n}\tii \t1.0\n" for n in self.installed))
-        if args[:2] == ["apt-get", "-s"]:
-            return Result(tuple(args), 0, self.pending)
-        if args[0] == "apt-get" and "update" in args:
-            out = "" if self.update_rc == 0 else "E: Could not resolve deb.debian.org\n"
-            return Result(tuple(args), self.update_rc, out)
-        if args[0] == "apt-get":
-            self.pending = ""
-        return Result(tuple(args), 0)
+def apt_runner(installed: set[str], update_rc: int = 0) -> FakeRunner:
+    """apt-get -s answers SIMULATION until an upgrade ran."""
+    return FakeRunner(installed, pending=SIMULATION, update_rc=update_rc)
 
 
-def live_ctx(tmp_path: Path, runner: AptRunner) -> Context:
+def live_ctx(tmp_path: Path, runner: FakeRunner) -> Context:
     target = LiveTarget(tmp_path)
     (tmp_path / "usr/sbin").mkdir(parents=True, exist_ok=True)
     (tmp_path / "var/lib/dpkg").mkdir(parents=True, exist_ok=True)
@@ -238,10 +219,10 @@ def live_ctx(tmp_path: Path, runner: AptRunner) -> Context:
 
 
 def test_package_upgrade_plans_moves_applies_once_and_converges(tmp_path: Path) -> None:
-    runner = AptRunner({"nginx"})
+    runner = apt_runner({"nginx"})
     ctx = live_ctx(tmp_path, runner)
     resource = PackageUpgrade("nginx", ["nginx", "nginx-extras"], {"nginx": "1.22.1-9+deb12u1"},
-                              notify=("restart:nginx",))
+                              notify=(restart("nginx"),))
     changes = resource.check(ctx)
     assert [c.action for c in changes] == ["upgrade"]
     assert "nginx 1.22.1-9 -> 1.22.1-9+deb12u1" in changes[0].reason
@@ -256,7 +237,7 @@ def test_package_upgrade_plans_moves_applies_once_and_converges(tmp_path: Path) 
 
 
 def test_package_upgrade_is_planned_only_on_a_live_machine(tmp_path: Path) -> None:
-    runner = AptRunner({"nginx"})
+    runner = apt_runner({"nginx"})
     target = Target(tmp_path)
     ctx = Context(target=target, runner=runner, facts=Facts(target, runner), services=None,
                   state=ManagedState.load(target), backup_dir=tmp_path / "moved")
@@ -266,7 +247,7 @@ def test_package_upgrade_is_planned_only_on_a_live_machine(tmp_path: Path) -> No
 
 
 def test_system_upgrade_upgrades_everything_and_converges(tmp_path: Path) -> None:
-    runner = AptRunner(set())
+    runner = apt_runner(set())
     ctx = live_ctx(tmp_path, runner)
     changes = SystemUpgrade().check(ctx)
     assert changes and changes[0].reason.startswith("2 packages: nginx")
@@ -276,10 +257,10 @@ def test_system_upgrade_upgrades_everything_and_converges(tmp_path: Path) -> Non
 
 
 def test_apt_update_failure_is_a_warning(tmp_path: Path) -> None:
-    ctx = live_ctx(tmp_path, AptRunner(set(), update_rc=100))
+    ctx = live_ctx(tmp_path, apt_runner(set(), update_rc=100))
     warning = apt_update(ctx)
     assert warning and "Could not resolve" in warning and not ctx.apt_updated
-    ok = live_ctx(tmp_path, AptRunner(set()))
+    ok = live_ctx(tmp_path, apt_runner(set()))
     assert apt_update(ok) is None and ok.apt_updated
 
 
@@ -287,9 +268,9 @@ def test_each_component_restarts_only_its_own_service() -> None:
     release = Release.load("bookworm")
     component = upgrades(bundled("stable"), release, ("8.2",))
     notify = {r.id: r.notify for r in component.resources}
-    assert notify["upgrade:nginx"] == ("restart:nginx",)
-    assert notify["upgrade:php8.2"] == ("restart:php8.2-fpm",)
-    assert notify["upgrade:mariadb"] == ("restart:mariadb",)
+    assert notify["upgrade:nginx"] == (restart("nginx"),)
+    assert notify["upgrade:php8.2"] == (restart("php8.2-fpm"),)
+    assert notify["upgrade:mariadb"] == (restart("mariadb"),)
 
 
 # ------------------------------------------------------------------ scheduled upgrades
@@ -370,10 +351,10 @@ def test_a_wheel_must_match_the_manifest_checksum(tmp_path: Path,
 
 
 def test_rollback_restores_the_last_snapshot_then_the_one_before(tmp_path: Path) -> None:
-    runner = AptRunner(set())
+    runner = apt_runner(set())
     ctx = live_ctx(tmp_path, runner)
-    conf = File("/etc/demo.conf", content="new\n", notify=("reload:demo",))
-    other = File("/etc/other.conf", content="same\n", notify=("restart:other",))
+    conf = File("/etc/demo.conf", content="new\n", notify=(reload("demo"),))
+    other = File("/etc/other.conf", content="same\n", notify=(restart("other"),))
     components = [Component("demo", [conf]), Component("other", [other])]
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/demo.conf").write_text("v1\n")
@@ -398,7 +379,7 @@ def test_rollback_restores_the_last_snapshot_then_the_one_before(tmp_path: Path)
     assert (tmp_path / "etc/demo.conf").read_text() == "v2\n"
     assert not (tmp_path / "etc/new.conf").exists()
     assert restored.paths == ["/etc/demo.conf", "/etc/new.conf"]
-    assert restored.handlers == ["reload:demo"]  # other.conf did not differ: no restart
+    assert restored.handlers == [reload("demo")]  # other.conf did not differ: no restart
     assert ctx.services.actions == ["reload demo"]  # type: ignore[union-attr]
     assert (base / ("20260102-000000-up-stable" + ROLLED_BACK)).is_dir()
     assert last_snapshot(ctx.target) == older.directory
@@ -490,31 +471,29 @@ def test_bad_mode_and_bad_keys_are_refused_before_anything(tmp_path: Path) -> No
     assert cli("rollback", "--root", str(root), config=config).returncode == 2
 
 
-@dataclass
-class VenvRunner:
-    """Creates the venv directory, 'installs' by writing bin/barracuda, answers `version`."""
+def venv_runner(answers: str) -> FakeRunner:
+    """Creates the venv directory, 'installs' by writing bin/barracuda, answers `version`
+    with `answers`."""
 
-    answers: str
-    calls: list[list[str]] = field(default_factory=list)
-
-    def run(self, argv: Sequence[str], *, timeout: float = 300, check: bool = True,
-            input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
-        args = list(argv)
-        self.calls.append(args)
+    def answer(args: list[str]) -> Result:
         if args[1:3] == ["-m", "venv"]:
             (Path(args[-1]) / "bin").mkdir(parents=True)
         elif args[0].endswith("/bin/pip"):
             (Path(args[0]).parent / "barracuda").write_text("#!/bin/sh\n")
         elif args[-1] == "version":
-            return Result(tuple(args), 0, self.answers + "\n")
+            return Result(tuple(args), 0, answers + "\n")
         return Result(tuple(args), 0)
+
+    runner = FakeRunner()
+    runner.answers[()] = answer  # every command
+    return runner
 
 
 def test_self_update_from_a_package_index(tmp_path: Path) -> None:
     link = tmp_path / "barracuda"
     link.symlink_to(make_env(selfupdate.envs_dir(link), "0.2.0-aaa"))
     manifest = parse(stable_text(tool="9.9.9"), "test.yml", "stable", bundled=False)
-    runner = VenvRunner("9.9.9")
+    runner = venv_runner("9.9.9")
     env = selfupdate.install(manifest, "https://pypi.example.org/simple", runner, link)
     assert env.parent == selfupdate.envs_dir(link) and env.name.startswith("9.9.9-")
     venv, pip, version = runner.calls
@@ -529,6 +508,6 @@ def test_self_update_refuses_a_build_with_another_version(tmp_path: Path) -> Non
     link.symlink_to(make_env(selfupdate.envs_dir(link), "0.2.0-aaa"))
     manifest = parse(stable_text(tool="9.9.9"), "test.yml", "stable", bundled=False)
     with pytest.raises(UpgradeError, match=r"reports version 9\.9\.8, the stable channel expects"):
-        selfupdate.install(manifest, "https://pypi.example.org/simple", VenvRunner("9.9.8"),
+        selfupdate.install(manifest, "https://pypi.example.org/simple", venv_runner("9.9.8"),
                            link)
     assert sorted(p.name for p in selfupdate.envs_dir(link).iterdir()) == ["0.2.0-aaa"]
