@@ -18,6 +18,7 @@ from installer.errors import ApplyError, BarracudaError, Interrupted, RollbackEr
 from installer.plan import Component, Validator, ordered
 from installer.resources.base import Change, Context, Handler, Resource
 from installer.resources.system import Service
+from installer.runlog import log_result
 from installer.staging import pending_paths, run_staged
 
 
@@ -207,6 +208,7 @@ class Applier:
 
     def _report(self, result: Result) -> None:
         self.outcome.results.append(result)
+        log_result(self.ctx.log, result)
         if self.progress:
             self.progress(self._index, self._total, result)
 

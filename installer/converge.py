@@ -251,7 +251,8 @@ def run_converge(options: RunOptions, console: Console, command: str, build: Bui
         if snapshot is not None and not outcome.count("changed"):
             shutil.rmtree(checkpoint.directory, ignore_errors=True)  # nothing to go back to
         prune(target, int(load_profile("base")["keep_checkpoints"]))
-        append_versions(target, {**_versions(session, channel), **(record or {})})
+        append_versions(target, {**_versions(session, channel), **(record or {})},
+                        changed=outcome.count("changed") > 0)
         for note in ctx.notes:
             console.warn(note)
         planned_only = outcome.count("skipped")

@@ -10,6 +10,7 @@ import time
 from installer import __version__
 from installer.cli.app import App
 from installer.cli.entry import exit_on_failures
+from installer.config import ignored_warning, load
 from installer.converge import run_converge
 from installer.octopus import model
 from installer.plan import Builder
@@ -27,7 +28,13 @@ def record(app: App, instance: str, command: str, summary: str) -> None:
 
 def converge(app: App, instance: str, command: str, build: Builder,
              channel: str = "stable") -> None:
-    """Run `build` for `instance`; exit 1 when the summary counts failures."""
+    """Run `build` for `instance`; exit 1 when the summary counts failures. BOA keys in an
+    existing instance's config are named in one warning first, as barracuda does."""
+    if instance in model.instance_names(Target(app.root)):
+        cnf = Target(app.root).path(model.Instance(instance).config_file)
+        warning = ignored_warning(load(cnf, profile="octopus"), "octopus")
+        if warning:
+            app.warn(warning)
     outcome = run_converge(app.options, app, f"octopus-{command}-{instance}", build, channel)
     if outcome is not None:
         record(app, instance, command, outcome.summary())

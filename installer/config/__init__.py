@@ -13,20 +13,40 @@ from installer import __version__
 from installer.config import cnf
 from installer.config.schema import Config, default_raw, schema, validate
 from installer.data import load_profile
+from installer.errors import ConfigError
 
 DEFAULT_PATH = "/root/.barracuda.cnf"
 ENV_VAR = "BARRACUDA_CONFIG"
 
-__all__ = ["Config", "default_text", "load", "missing_keys", "resolve_path", "with_missing_keys"]
+__all__ = ["Config", "default_text", "ignored_warning", "load", "missing_keys", "resolve_path",
+           "with_missing_keys"]
 
 
 def resolve_path(option: str | None, root: Path) -> Path:
-    """--config wins, then $BARRACUDA_CONFIG, then /root/.barracuda.cnf under --root."""
+    """--config wins, then $BARRACUDA_CONFIG, then /root/.barracuda.cnf under --root.
+
+    Only the default file may be missing (`barracuda install` creates it on a new machine):
+    a path given on purpose that names no file is a typo, and taking the defaults for it
+    would retune a running server, so it is a ConfigError."""
+    default = root / DEFAULT_PATH.lstrip("/")
     if option:
-        return Path(option)
-    if env := os.environ.get(ENV_VAR):
-        return Path(env)
-    return root / DEFAULT_PATH.lstrip("/")
+        path, given = Path(option), "--config"
+    elif env := os.environ.get(ENV_VAR):
+        path, given = Path(env), f"${ENV_VAR}"
+    else:
+        return default
+    if not os.path.lexists(path) and os.path.abspath(path) != os.path.abspath(default):
+        raise ConfigError(
+            f"no such file (given by {given}); only the default {DEFAULT_PATH} is created "
+            "when missing: check the path", path=str(path))
+    return path
+
+
+def ignored_warning(config: Config, tool: str) -> str | None:
+    """The one warning about BOA keys present in `config` that `tool` does not use."""
+    if not config.ignored:
+        return None
+    return f"{config.path}: BOA keys {tool} does not use (ignored): {' '.join(config.ignored)}"
 
 
 def load(path: Path, profile: str = "config") -> Config:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer.config import xtras
-from installer.config.cnf import CnfFile
+from installer.config.cnf import CnfFile, shell_syntax
+from installer.config.text import shown
 from installer.data import load_profile
 from installer.errors import ConfigError, DataError
 
@@ -58,10 +59,23 @@ def _range_text(spec: Mapping[str, Any]) -> str:
     return f"from {spec['min']} to {spec['max']}"
 
 
+# More digits than any limit in the profiles has: refused before int() is asked to read
+# them (Python refuses integers of more than 4300 digits with a ValueError).
+_MAX_DIGITS = 18
+
+
+def _whole(raw: str) -> int | None:
+    if not re.fullmatch(r"[0-9]+", raw):
+        return None
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10 ** _MAX_DIGITS
+
+
 def _int(raw: str, spec: Mapping[str, Any]) -> int:
-    if not re.fullmatch(r"[0-9]+", raw) or not spec["min"] <= int(raw) <= spec["max"]:
+    number = _whole(raw)
+    if number is None or not spec["min"] <= number <= spec["max"]:
         raise BadValue(f"a whole number {_range_text(spec)}")
-    return int(raw)
+    return number
 
 
 def _auto_int(raw: str, spec: Mapping[str, Any]) -> int | None:
@@ -74,7 +88,8 @@ def _auto_int(raw: str, spec: Mapping[str, Any]) -> int | None:
 
 
 def _float(raw: str, spec: Mapping[str, Any]) -> float:
-    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", raw) or not spec["min"] <= float(raw) <= spec["max"]:
+    if (len(raw) > 2 * _MAX_DIGITS or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", raw)
+            or not spec["min"] <= float(raw) <= spec["max"]):
         raise BadValue(f"a number {_range_text(spec)}")
     return float(raw)
 
@@ -93,9 +108,20 @@ def _enum(raw: str, spec: Mapping[str, Any]) -> str:
     raise BadValue("one of " + ", ".join(allowed))
 
 
+# An address a mail command gets as an argument: a local part of letters, digits and
+# . _ % + - (not starting with - or .), and a host name (root@localhost works too). No
+# quotes, pipes, spaces or control characters; at most 254 characters (RFC 5321), 64
+# before the @.
+_EMAIL = re.compile(
+    r"(?=.{3,254}$)(?![.-])[A-Za-z0-9._%+-]{1,64}"
+    r"@(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+
+
 def _email(raw: str, spec: Mapping[str, Any]) -> str:
-    if not re.fullmatch(r"[^@\s\"']+@[A-Za-z0-9.-]+", raw):
-        raise BadValue("an email address such as admin@example.com")
+    if not _EMAIL.fullmatch(raw):
+        raise BadValue("an email address such as admin@example.com (up to 64 letters, "
+                       "digits and . _ % + - before the @, not starting with - or .; a host "
+                       "name after it; at most 254 characters in all)")
     return raw
 
 
@@ -120,7 +146,7 @@ def _php_versions(raw: str, spec: Mapping[str, Any]) -> list[str]:
     versions = [v for v in re.split(r"[\s,]+", raw) if v]
     for version in versions:
         if version not in known:
-            raise BadValue(f"PHP versions from {' '.join(known)} (got {version!r})")
+            raise BadValue(f"PHP versions from {' '.join(known)} (got {version[:20]!r})")
     return list(dict.fromkeys(versions))
 
 
@@ -136,8 +162,9 @@ def _password_length(raw: str, spec: Mapping[str, Any]) -> int:
         return 64
     if raw.upper() == "NO":
         return 32
-    if re.fullmatch(r"[0-9]+", raw) and 32 <= int(raw) <= 128:
-        return int(raw)
+    number = _whole(raw)
+    if number is not None and 32 <= number <= 128:
+        return number
     raise BadValue("YES (64 characters), NO (32) or a number from 32 to 128")
 
 
@@ -232,11 +259,13 @@ def validate(cnf: CnfFile, *, exists: bool = True, profile: str = "config") -> C
                 f"unknown key{suggestion} (`barracuda config show` lists the keys)",
                 path=cnf.path, line=entry.line, key=entry.key,
             )
+        if "$" in entry.value or "`" in entry.value:  # single-quoted: literal, still refused
+            raise shell_syntax(entry.value, cnf.path, entry.line, entry.key)
         try:
             value = convert(entry.key, entry.value, profile)
         except BadValue as bad:
             raise ConfigError(
-                str(bad) if bad.whole else f'bad value "{entry.value}": expected {bad}',
+                str(bad) if bad.whole else f"bad value {shown(entry.value)}: expected {bad}",
                 path=cnf.path, line=entry.line, key=entry.key,
             ) from None
         settings[entry.key] = Setting(

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from installer.config.text import shown
 from installer.data import load_profile
 
 
@@ -43,7 +44,8 @@ def check_tokens(raw: str) -> str | None:
         hint = difflib.get_close_matches(token.upper(), [*registry, "ALL"], n=1, cutoff=0.5)
         known = " ".join(sorted(registry))
         suggestion = f"did you mean {hint[0]}? " if hint else ""
-        return f'bad token "{token}" in "{raw.strip()}": {suggestion}allowed: ALL {known}'
+        return (f"bad token {shown(token, 20)} in {shown(raw.strip())}: {suggestion}"
+                f"allowed: ALL {known}")
     return None
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from installer.config import Config
 from installer.config.schema import BadValue, convert
+from installer.config.text import shown
 from installer.data import load_profile
 from installer.errors import ConfigError, UsageError
 from installer.facts import Facts
@@ -45,7 +46,7 @@ def install(name: str, email: str, php: str) -> Builder:
             try:
                 convert(key, value, "octopus")
             except BadValue as exc:  # the schema's own message: what is allowed
-                raise ConfigError(f'bad value "{value}": expected {exc}', key=key) from None
+                raise ConfigError(f"bad value {shown(value)}: expected {exc}", key=key) from None
         instance = Instance(name)
         new = name not in model.instance_names(facts.target)
         if new:

@@ -3,6 +3,7 @@ records, the machine's stack data and the instance's kept database password."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -15,7 +16,7 @@ from installer.facts import Facts
 from installer.octopus import codebase, model
 from installer.octopus.components import InstanceState, resolve_php
 from installer.octopus.model import Instance
-from installer.octopus.names import db_prefix
+from installer.octopus.names import check_accounts_free, db_prefix
 from installer.runlog import Redactor
 from installer.stack import stack_context
 from installer.stack.context import StackContext
@@ -39,7 +40,7 @@ def instance_config(facts: Facts, instance: Instance,
     """The instance's config file, or (for a new instance) the defaults with `initial` over
     them, validated exactly as the file will be."""
     real = facts.target.path(instance.config_file)
-    if real.is_file():
+    if os.path.lexists(real):  # a link, FIFO or directory there is refused by load()
         return load(real, profile="octopus")
     text = default_text("octopus", initial or {})
     return validate(parse_text(text, str(real)), exists=False, profile="octopus")
@@ -91,6 +92,7 @@ def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: In
 def check_new_instance(facts: Facts, name: str) -> None:
     """A new instance may not reuse a system account's name, nor share the database prefix
     of another instance (o.1 and o-1 would both be o_1)."""
+    check_accounts_free(name, model.instance_names(facts.target))
     for user in Instance(name).users:
         if facts.user(user) is not None:
             raise ConfigError(f'cannot create instance "{name}": a user named {user} already '

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from installer.config.text import shown
 from installer.data import load_profile
 from installer.errors import ConfigError
 from installer.target import Target
@@ -235,7 +236,7 @@ def existing(target: Target, name: str) -> Instance:
     """The instance `name`; ConfigError when there is none."""
     if name not in instance_names(target):
         known = " ".join(instance_names(target)) or "none"
-        raise ConfigError(f'unknown instance "{name}" (instances: {known})')
+        raise ConfigError(f"unknown instance {shown(name, 30)} (instances: {known})")
     return Instance(name)
 
 

@@ -22,7 +22,7 @@ from installer.octopus.archive import Archive, archive_name, make_archive
 from installer.octopus.components import Phase
 from installer.octopus.loader import Loaded, load_instance
 from installer.octopus.model import PlatformRecord
-from installer.octopus.names import check_platform_name
+from installer.octopus.names import check_git_ref, check_git_url, check_platform_name
 from installer.octopus.sites.common import converge
 from installer.plan import Builder, Component
 from installer.resources.base import Context
@@ -59,6 +59,10 @@ def platform_add(name: str, platform: str, path: str, git: str, ref: str) -> Bui
                              "--git URL")
         if ref and not git:
             raise UsageError("--ref goes with --git")
+        if git:
+            check_git_url(git)
+        if ref:
+            check_git_ref(ref)
         loaded = load_instance(config, facts, redactor, instance)
         if any(p.name == platform for p in loaded.state.platforms):
             raise ConfigError(f"instance {name} already has a platform {platform}")

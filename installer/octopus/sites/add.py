@@ -20,7 +20,7 @@ from installer.octopus import model
 from installer.octopus.components import Phase, resolve_php
 from installer.octopus.loader import load_instance
 from installer.octopus.model import SiteRecord
-from installer.octopus.names import check_domain, db_identifier
+from installer.octopus.names import check_domain, check_site_name, db_identifier
 from installer.octopus.sites.common import (
     DB_NAME_MAX,
     DB_USER_MAX,
@@ -50,6 +50,7 @@ def site_add(name: str, domain: str, platform: str, aliases: Sequence[str], php:
             known = " ".join(p.name for p in loaded.state.platforms) or "none"
             raise ConfigError(f'instance {name} has no platform "{platform}" (platforms: '
                               f"{known}); add it with `octopus platform add`")
+        check_site_name(site_domain, facts.target.path(instance.platform_dir(platform)))
         version = ""
         if php:
             version = resolve_php(loaded.state.config, "--php", php, loaded.stack)
