@@ -162,9 +162,11 @@ def _core_of(docroot: Path) -> tuple[str, str, str, str] | None:
         text = _read(bootstrap)
         version = _D7_VERSION.search(text)
         minimum = _D7_MIN_PHP.search(text)
-        if version and version.group(1).startswith("7."):
+        # Drupal 7 by its structure, unless the version says another major (6 has the file).
+        if version is None or version.group(1).startswith("7."):
             fork = "pressflow" if "PRESSFLOW_SETTINGS" in text else ""
-            return DRUPAL7, version.group(1), fork, minimum.group(1) if minimum else ""
+            return (DRUPAL7, version.group(1) if version else "", fork,
+                    minimum.group(1) if minimum else "")
     return None
 
 

@@ -50,7 +50,6 @@ def site_add(name: str, domain: str, platform: str, aliases: Sequence[str], php:
             known = " ".join(p.name for p in loaded.state.platforms) or "none"
             raise ConfigError(f'instance {name} has no platform "{platform}" (platforms: '
                               f"{known}); add it with `octopus platform add`")
-        check_site_name(site_domain, facts.target.path(instance.platform_dir(platform)))
         version = ""
         if php:
             version = resolve_php(loaded.state.config, "--php", php, loaded.stack)
@@ -62,8 +61,11 @@ def site_add(name: str, domain: str, platform: str, aliases: Sequence[str], php:
             raise UsageError(f"--install: platform {platform} is not Drupal (nothing to "
                              "install); add the site without --install")
         docroot = code.docroot_rel if code is not None else ""
-        real_settings = facts.target.path(
-            f"{instance.docroot(platform, docroot)}/sites/{site_domain}/settings.php")
+        docroot_dir = facts.target.path(instance.docroot(platform, docroot))
+        real_settings = docroot_dir / "sites" / site_domain / "settings.php"
+        # sites/DOMAIN already there: an imported site (its settings.php) is taken over,
+        # anything else belongs to no site and is refused.
+        check_site_name(site_domain, None if real_settings.is_file() else docroot_dir)
         if install is not None and real_settings.is_file():
             raise ConfigError(f"{real_settings}: an existing site; add it without --install "
                               "to take it over")
