@@ -179,21 +179,23 @@ class DrupalTool(ABC):
     def parse_cache_rebuild(self, result: Result) -> None:
         self._require_ok(result, "cache rebuild")
 
-    def _check_profile(self, profile: str) -> None:
+    def _install_names(self, uri: str, admin_password: str, profile: str, site_name: str,
+                       site_mail: str, admin_mail: str) -> tuple[str, str, str]:
+        """What every backend checks before an install: a long enough admin password and a
+        profile the platform offers; then the site's name, its mail and the admin's mail
+        (the host and admin@host where not given)."""
+        if len(admin_password) < 12:
+            raise UsageError("the admin password must be 12 characters or more")
         if self.platform.profiles and profile not in self.platform.profiles:
             raise UsageError(f"install profile {profile!r} is not offered by "
                              f"{self.platform.root} (it offers "
                              f"{', '.join(self.platform.profiles)})")
-
-    @abstractmethod
-    def _require_ok(self, result: Result, what: str) -> dict[str, Any]: ...
-
-    @staticmethod
-    def _defaults(uri: str, site_name: str, site_mail: str,
-                  admin_mail: str) -> tuple[str, str, str]:
         host = urlsplit(uri).hostname or ""
         mail = site_mail or f"admin@{host}"
         return site_name or host, mail, admin_mail or mail
+
+    @abstractmethod
+    def _require_ok(self, result: Result, what: str) -> dict[str, Any]: ...
 
 
 # --------------------------------------------------------------------------- Drupal 7
@@ -216,10 +218,8 @@ class D7Tool(DrupalTool):
                 site_name: str = "", site_mail: str = "", admin_mail: str = "",
                 admin_name: str = "admin", locale: str = "en",
                 db: DatabaseCredentials | None = None) -> Invocation:
-        if len(admin_password) < 12:
-            raise UsageError("the admin password must be 12 characters or more")
-        self._check_profile(profile)
-        name, mail, account_mail = self._defaults(uri, site_name, site_mail, admin_mail)
+        name, mail, account_mail = self._install_names(uri, admin_password, profile,
+                                                       site_name, site_mail, admin_mail)
         argv = self._argv(uri, "install", f"--profile={profile}", f"--locale={locale}",
                           f"--site-name={name}", f"--site-mail={mail}",
                           f"--account-name={admin_name}", f"--account-mail={account_mail}")
@@ -313,10 +313,8 @@ class DrushTool(DrupalTool):
                 site_name: str = "", site_mail: str = "", admin_mail: str = "",
                 admin_name: str = "admin", locale: str = "en",
                 db: DatabaseCredentials | None = None) -> Invocation:
-        if len(admin_password) < 12:
-            raise UsageError("the admin password must be 12 characters or more")
-        self._check_profile(profile)
-        name, mail, account_mail = self._defaults(uri, site_name, site_mail, admin_mail)
+        name, mail, account_mail = self._install_names(uri, admin_password, profile,
+                                                       site_name, site_mail, admin_mail)
         host = urlsplit(uri).hostname or ""
         argv = self._argv(uri, "site:install", profile, "--yes", f"--locale={locale}",
                           f"--site-name={name}", f"--site-mail={mail}",
