@@ -133,22 +133,23 @@ def _owner(token: str, instance: Instance) -> str:
 
 def accounts(state: InstanceState, stack: StackContext) -> Component:
     i = state.instance
+    group, secrets = Group(i.group), Group(i.secrets_group)
+    users = [User(i.name, home=i.root, primary=i.group, login_shell=LOGIN_SHELL,
+                  requires=(group.id,)),
+             User(i.ftp_user, home=i.ftp_home, primary=i.group, login_shell=LOGIN_SHELL,
+                  requires=(group.id,)),
+             User(i.web_user, home=i.web_home, primary=i.group, requires=(group.id,))]
+    shell, _, web = users
     return Component(f"{i.name}-accounts", [
-        Group(i.group),
-        User(i.name, home=i.root, primary=i.group, login_shell=LOGIN_SHELL,
-             requires=(f"group:{i.group}",)),
-        User(i.ftp_user, home=i.ftp_home, primary=i.group, login_shell=LOGIN_SHELL,
-             requires=(f"group:{i.group}",)),
-        User(i.web_user, home=i.web_home, primary=i.group, requires=(f"group:{i.group}",)),
+        group, *users,
         # The web server reads the instance's static files through the instance group.
-        GroupMember(WEB_SERVER_USER, i.group, requires=(f"group:{i.group}",),
+        GroupMember(WEB_SERVER_USER, i.group, requires=(group.id,),
                     notify=(reload(stack.release.service("nginx")),)),
         # The credentials files: the shell user (Drush, cron) and the web user (PHP-FPM
         # initialises the supplementary groups of its pool's user) only.
-        Group(i.secrets_group),
-        *(GroupMember(user, i.secrets_group, requires=(f"group:{i.secrets_group}",
-                                                       f"user:{user}"))
-          for user in (i.name, i.web_user)),
+        secrets,
+        *(GroupMember(user.name, secrets.name, requires=(secrets.id, user.id))
+          for user in (shell, web)),
     ], phase=Phase.ACCOUNTS)
 
 
@@ -200,18 +201,19 @@ def databases(state: InstanceState, stack: StackContext) -> Component:
     i = state.instance
     socket = stack.paths["mysqld_socket"]
     site_dbs = tuple(site.db_name for site in state.sites)
-    resources: list[Resource] = [Database(name) for name in site_dbs]
+    made = {name: Database(name) for name in site_dbs}
+    resources: list[Resource] = list(made.values())
     resources += [
         DatabaseAccount(site.db_user, site.db_password, (site.db_name,), socket=socket,
-                        requires=(f"database:{site.db_name}",))
+                        requires=(made[site.db_name].id,))
         for site in state.sites]
+    own = DatabaseAccount(i.name, state.db_password, site_dbs, socket=socket,
+                          requires=tuple(database.id for database in made.values()))
     resources += [
-        DatabaseAccount(i.name, state.db_password, site_dbs, socket=socket,
-                        requires=tuple(f"database:{name}" for name in site_dbs)),
+        own,
         File(f"{i.root}/.my.cnf", content=(
             f"[client]\nuser={i.name}\npassword={state.db_password}\nsocket={socket}\n"),
-            mode=0o600, owner=i.name, fgroup=i.group, secret=True,
-            requires=(f"db-account:{i.name}",)),
+            mode=0o600, owner=i.name, fgroup=i.group, secret=True, requires=(own.id,)),
     ]
     return Component(f"{i.name}-databases", resources, phase=Phase.DATABASES)
 
