@@ -227,9 +227,9 @@ class Applier:
                 pass  # the service was broken by the change itself; it is restored now
         parts = []
         if undo.undone:
-            parts.append(f"undid {_listed(undo.undone, 8)}")
+            parts.append(f"undid {listed(undo.undone, 8)}")
         if restored:
-            parts.append(f"restored {_listed(restored)} from {self.checkpoint.directory}")
+            parts.append(f"restored {listed(restored)} from {self.checkpoint.directory}")
         if parts:
             sentence = "Rolled back: " + "; ".join(parts)
             if reloaded:
@@ -238,11 +238,12 @@ class Applier:
             sentence = "No file had been changed yet, nor anything else"
         left = [*undo.failed, *undo.kept]
         if left:
-            detail = f"{sentence}. Could not undo: {_listed(left, 5)}"
+            detail = f"{sentence}. Could not undo: {listed(left, 5)}"
             raise RollbackError(f"{exc}. {detail}.") from exc
         raise ApplyError(f"{exc}. {sentence}.") from exc
 
 
-def _listed(items: list[str], shown: int = 3) -> str:
+def listed(items: list[str], shown: int = 3) -> str:
+    """The first `shown` items, comma-separated, and how many more there are."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
     return ", ".join(items[:shown]) + more

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from installer.apply import listed
 from installer.resources.base import Change, Context, Resource
 from installer.resources.system import services_held
 
@@ -28,9 +29,7 @@ def simulated(ctx: Context, argv: list[str]) -> list[tuple[str, str, str]]:
 
 
 def describe(moves: list[tuple[str, str, str]], limit: int = 6) -> str:
-    shown = [f"{name} {old or 'new'} -> {new}" for name, old, new in moves[:limit]]
-    more = f" and {len(moves) - limit} more" if len(moves) > limit else ""
-    return ", ".join(shown) + more
+    return listed([f"{name} {old or 'new'} -> {new}" for name, old, new in moves], limit)
 
 
 @dataclass

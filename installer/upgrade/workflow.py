@@ -17,7 +17,7 @@ from pathlib import Path
 from installer import __version__
 from installer.agents.monitor import probes as monitor_probes
 from installer.agents.monitor.run import service_specs
-from installer.apply import Outcome
+from installer.apply import Outcome, listed
 from installer.config import Config, load, resolve_path
 from installer.converge import (
     ROLLED_BACK,
@@ -225,8 +225,7 @@ def rollback(options: RunOptions, console: Console) -> None:
         ctx = context(session)
         components = build(session.config, session.facts, session.redactor)
         restored = restore(ctx, directory, components)
-    shown = ", ".join(restored.paths[:3]) + (
-        f" and {len(restored.paths) - 3} more" if len(restored.paths) > 3 else "")
+    shown = listed(restored.paths)
     console.say((f"Restored {shown} from {directory}" if restored.paths
                  else f"Nothing differed from the snapshot in {directory}")
                 + (f", then ran {', '.join(str(h) for h in restored.handlers)}"
