@@ -13,10 +13,11 @@ from typing import Any, Optional
 
 import typer
 
-from installer.cli import octopus_backup
+from installer.cli import octopus_backup, octopus_certs
 from installer.cli import options as opt
 from installer.cli.app import App, application
 from installer.cli.entry import run_app
+from installer.cli.octopus_certs import served_certificate
 from installer.cli.octopus_run import converge
 from installer.config import load
 from installer.errors import BarracudaError, ChangesPending
@@ -58,6 +59,10 @@ CACHE_TTL = typer.Option(None, "--cache-ttl", help="Speed Booster seconds for an
 CERT = typer.Option(None, "--certificate", help="The site's own certificate (PEM); \"\" = "
                     "the wildcard one.")
 CERT_KEY = typer.Option(None, "--certificate-key", help="The key of --certificate.")
+HTTPS = typer.Option(None, "--https", help="letsencrypt (issued for the site's names), "
+                     "wildcard, or default (the instance's _HTTPS, else the machine's).")
+HTTPS_DEV = typer.Option(None, "--https-dev-aliases/--no-https-dev-aliases",
+                         help="A Let's Encrypt certificate covers the dev aliases too.")
 INSTALL = typer.Option(False, "--install", help="Install Drupal (its own installer, as the "
                        "instance's user); a failure leaves nothing behind.")
 PROFILE = typer.Option("standard", "--profile", help="The install profile (with --install).")
@@ -269,11 +274,12 @@ def site_add(
     cache_ttl: Optional[int] = CACHE_TTL, certificate: Optional[str] = CERT,
     certificate_key: Optional[str] = CERT_KEY, install: bool = INSTALL,
     profile: str = PROFILE, site_name: str = SITE_NAME, admin_email: str = ADMIN_EMAIL,
-    locale: str = LOCALE,
+    locale: str = LOCALE, https: Optional[str] = HTTPS, https_dev: Optional[bool] = HTTPS_DEV,
 ) -> None:
     """Create a site: its database and user, files directories, settings.php and vhost
     (HTTP and HTTPS); with --install, Drupal installed in the same run."""
-    settings = SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
+    settings = SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key, https,
+                            https_dev)
     options = InstallOptions(profile, site_name, admin_email, locale) if install else None
     converge(application(ctx), name, "site-add",
              add.site_add(name, domain, platform, alias, php, settings, options))
@@ -309,10 +315,12 @@ def site_set(
     domain: str = typer.Argument(..., help="The site's domain."),
     kind: Optional[str] = KIND, hsts: Optional[bool] = HSTS,
     cache_ttl: Optional[int] = CACHE_TTL, certificate: Optional[str] = CERT,
-    certificate_key: Optional[str] = CERT_KEY,
+    certificate_key: Optional[str] = CERT_KEY, https: Optional[str] = HTTPS,
+    https_dev: Optional[bool] = HTTPS_DEV,
 ) -> None:
     """Change a site's vhost settings (type, HSTS, cache TTL, certificate)."""
-    settings = SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key)
+    settings = SiteSettings(kind, hsts, cache_ttl, certificate, certificate_key, https,
+                            https_dev)
     converge(application(ctx), name, "site-set", settings_of.site_set(name, domain, settings))
 
 
@@ -325,7 +333,8 @@ def site_list(ctx: typer.Context, name: str = NAME) -> None:
     rows: list[dict[str, Any]] = [
         {"domain": s.domain, "platform": s.platform, "aliases": list(s.aliases),
          "database": s.db_name, "php": s.php or None, "type": s.kind or None,
-         "hsts": s.hsts, "cache_ttl": s.cache_ttl or None} for s in sites]
+         "hsts": s.hsts, "cache_ttl": s.cache_ttl or None,
+         **served_certificate(target, model.existing(target, name), s)} for s in sites]
     if this.json:
         this.emit_json({"instance": name, "sites": rows})
         return
@@ -333,7 +342,9 @@ def site_list(ctx: typer.Context, name: str = NAME) -> None:
         print("no sites")
     for row in rows:
         aliases = " ".join(row["aliases"])
-        print(f"{row['domain']:<32} {row['platform']:<20} {row['database']}  {aliases}")
+        print(f"{row['domain']:<32} {row['platform']:<20} {row['database']}  "
+              f"{row['certificate_issuer'] or '-'} {row['certificate_expires'] or '-'}  "
+              f"{aliases}".rstrip())
 
 
 @site_app.command("remove", cls=CONVERGE)
@@ -344,6 +355,7 @@ def site_remove(ctx: typer.Context, name: str = NAME,
 
 
 octopus_backup.register(app)
+octopus_certs.register(app)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from installer.data import load_profile, templates_dir
 from installer.drupal import settings as drupal_settings
 from installer.drupal.detect import DRUPAL7, Platform
 from installer.errors import ConfigError
+from installer.octopus import certificate
 from installer.octopus.codebase import kind_of
 from installer.octopus.model import Instance, PlatformRecord, SiteRecord
 from installer.octopus.sizing import pool_size
@@ -54,6 +55,7 @@ class Phase(IntEnum):
     INSTALL = 75  # Drupal's installer: after the database, directories and settings.php,
     #               before any vhost serves the site (no visitor meets install.php)
     POOLS = 80
+    CERTIFICATES = 85  # issued before the vhosts name them
     NGINX = 90
     CLEANUP = 100  # old pools, removed sites and platforms, after Nginx moved on
     VERIFY = 110  # checks that the sites bootstrap and answer, after everything else
@@ -82,6 +84,7 @@ class InstanceState:
     # absent for a tree not placed yet.
     codebases: dict[str, Platform] = field(default_factory=dict)
     redis: drupal_settings.RedisCredentials | None = None  # the instance's Redis ACL user
+    https: certificate.HttpsDefaults = field(default_factory=certificate.HttpsDefaults)
 
     def site_kind(self, site: SiteRecord) -> str:
         """The site's vhost type: its own choice, else its platform's (detected from the
@@ -356,6 +359,7 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
     dev = re.compile(profile["dev_alias_regex"])
     for site in state.sites:
         files = f"{i.site_dir(site)}/files"
+        cert, key = certificate.served(site, state.https, stack.paths)
         resources.append(File(
             i.vhost(site.domain), template="nginx/site_vhost.conf.j2", mode=0o600, secret=True,
             notify=reloaded, context={
@@ -367,8 +371,7 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
                 "installed": True,
                 "upstream": i.upstream(state.site_php(site)), "ipv6": stack.ipv6,
                 "http2": stack.release.nginx_http2,
-                "cert": site.certificate or stack.paths["ssl_wildcard_cert"],
-                "key": site.certificate_key or stack.paths["ssl_wildcard_key"],
+                "cert": cert, "key": key,
                 "stapling": bool(site.certificate) and bool(profile["tls"]["stapling"]),
                 "hsts": site.hsts,
                 "cache_ttl": site.cache_ttl or int(profile["speed_booster"]["ttl_s"]),
@@ -464,6 +467,8 @@ def build_instance(state: InstanceState, stack: StackContext,
         platforms(state),
         sites(state, stack),
         *pools(state, stack),
+        Component(f"{state.instance.name}-certificates", certificate.resources(
+            state.sites, state.https, stack.paths), phase=Phase.CERTIFICATES),
         nginx(state, stack, known_vhosts),
         stale_pools(state, stack),
         site_cron(state),

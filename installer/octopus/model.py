@@ -160,6 +160,8 @@ class SiteRecord:
     php: str = ""  # "" = the instance's version
     certificate: str = ""  # the site's own certificate and key, "" = the wildcard one
     certificate_key: str = ""
+    https: str = ""  # letsencrypt or wildcard; "" = the instance's, else the machine's _HTTPS
+    https_dev: bool = False  # a Let's Encrypt certificate covers the dev aliases too
     kind: str = ""  # the vhost type: drupal, drupal7 or plain; "" = the platform's
     hsts: bool = False  # Strict-Transport-Security on HTTPS answers
     cache_ttl: int = 0  # Speed Booster seconds for anonymous 200s; 0 = profiles/nginx.yml's

@@ -245,7 +245,7 @@ def test_octopus_install_site_add_and_lists(root: Path, tmp_path_factory: pytest
 
     sites = run("octopus", "site", "list", "o1", "--root", str(root))
     assert (sites.returncode, sites.stdout, sites.stderr) == (
-        0, f"{'a.example.org':<32} {'web':<20} o1_a_example_org  \n", "")
+        0, f"{'a.example.org':<32} {'web':<20} o1_a_example_org  - -\n", "")
     listed = run("octopus", "list", "--root", str(root))
     assert (listed.returncode, listed.stdout, listed.stderr) == (0, "o1\n", "")
     everything = run("octopus", "up-stable", "all", "--root", str(root), "--check")

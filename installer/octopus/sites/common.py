@@ -11,7 +11,7 @@ from installer.data import load_profile
 from installer.database.sql import database_exists, user_exists
 from installer.errors import ConfigError, UsageError
 from installer.facts import Facts
-from installer.octopus import model
+from installer.octopus import certificate, model
 from installer.octopus.components import Phase, build_instance
 from installer.octopus.loader import Loaded, secret_name
 from installer.octopus.model import SiteRecord
@@ -81,6 +81,8 @@ class SiteSettings:
     cache_ttl: int | None = None
     certificate: str | None = None
     certificate_key: str | None = None
+    https: str | None = None  # letsencrypt, wildcard or default
+    https_dev: bool | None = None
 
     def applied(self, site: SiteRecord, facts: Facts) -> SiteRecord:
         """`site` with these settings, each checked first (one-line errors)."""
@@ -108,6 +110,7 @@ class SiteSettings:
                 if path and not (path.startswith("/") and facts.target.path(path).is_file()):
                     raise ConfigError(f"{option} {path}: no such file (an absolute path)")
             changes["certificate"], changes["certificate_key"] = pair
+        changes.update(certificate.choice(self.https, self.https_dev, self.certificate))
         return replace(site, **changes)  # type: ignore[arg-type]
 
 
