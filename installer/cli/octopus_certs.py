@@ -11,6 +11,7 @@ import typer
 
 from installer.cli import options as opt
 from installer.cli.app import application
+from installer.config import load, resolve_path
 from installer.data import load_profile
 from installer.errors import CommandError
 from installer.facts import Facts
@@ -44,13 +45,14 @@ def served_certificate(target: Target, instance: Instance, site: SiteRecord) -> 
     return {"certificate_issuer": read["issuer"], "certificate_expires": read["expires"]}
 
 
-@certificate_app.command("renew", cls=opt.takes("root"))
+@certificate_app.command("renew", cls=opt.takes("root", "config"))
 def renew(ctx: typer.Context, force: bool = FORCE) -> None:
     """Renew the certificates that are due (certbot renew); a failure is an incident and
     the certificates in place keep serving."""
     this = application(ctx)
+    config = load(resolve_path(this.config, this.root))
     this.say(acme.renew(SubprocessRunner(), Target(this.root), _letsencrypt_dir(),
-                        force=force))
+                        force=force, ca_bundle=str(config["_LETSENCRYPT_CA"] or "")))
 
 
 @certificate_app.command("deployed", cls=opt.takes("root"))

@@ -31,14 +31,18 @@ class HttpsDefaults:
     source: str = WILDCARD  # the default of sites that did not choose
     server: str = ""  # the ACME directory URL
     email: str = ""  # the ACME account's address
+    ca_bundle: str = ""  # the CA of a private ACME server's HTTPS (_LETSENCRYPT_CA)
+    systemd: bool = True  # renewals run from certbot's timer, else from cron
 
 
-def defaults(machine: Config, instance: Config) -> HttpsDefaults:
+def defaults(machine: Config, instance: Config, init_system: str) -> HttpsDefaults:
     choice = str(instance["_HTTPS"])
     if choice == "AUTO":
         choice = str(machine["_HTTPS"])
     email = str(instance["_MY_EMAIL"] or "") or str(machine["_MY_EMAIL"] or "")
     return HttpsDefaults(source=choice.lower(), email=email,
+                         ca_bundle=str(machine["_LETSENCRYPT_CA"] or ""),
+                         systemd=init_system == "systemd",
                          server=acme.directory_url(str(machine["_LETSENCRYPT_URL"])))
 
 
@@ -73,11 +77,12 @@ def resources(sites: list[SiteRecord], wanted: HttpsDefaults,
     chosen = [s for s in sites if source(s, wanted) == LETSENCRYPT]
     if not chosen:
         return []
-    renewal = acme.renewal(paths)
+    renewal = acme.renewal(paths, systemd=wanted.systemd)
     after = tuple(r.id for r in renewal)
     return [*renewal, *(acme.AcmeCertificate(
         name=site.domain, names=acme_names(site), server=wanted.server, email=wanted.email,
         webroot=paths["acme_webroot"], letsencrypt_dir=paths["letsencrypt_dir"],
+        ca_bundle=wanted.ca_bundle,
         requires=after) for site in chosen)]
 
 

@@ -15,6 +15,7 @@ import errno
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +26,7 @@ from installer.incidents import record_incident
 from installer.resources.base import Change, Context, Resource
 from installer.resources.cron import CronJob, cron_file
 from installer.resources.files import Directory, File
-from installer.resources.system import Command, Packages
+from installer.resources.system import Command, Packages, Service
 from installer.runner import Runner
 from installer.services import manager_for
 from installer.target import Target
@@ -136,6 +137,7 @@ class AcmeCertificate(Resource):
     email: str
     webroot: str
     letsencrypt_dir: str
+    ca_bundle: str = ""
 
     @property
     def id(self) -> str:
@@ -180,7 +182,8 @@ class AcmeCertificate(Resource):
         for host in self.names:
             argv += ["-d", host]
         try:
-            ctx.runner.run(argv, timeout=float(profile()["timeout_s"]))
+            ctx.runner.run(argv, timeout=float(profile()["timeout_s"]),
+                           env=certbot_env(self.ca_bundle))
         except CommandError as exc:
             raise ConfigError(f"certificate for {self.names[0]} not issued by {self.server}: "
                               f"{acme_error(exc.output)}") from None
@@ -192,36 +195,36 @@ class AcmeCertificate(Resource):
             ctx.journal.did(f"issued certificate {self.name} again", None)
 
 
-def renewal(paths: dict[str, str]) -> list[Resource]:
+def renewal(paths: dict[str, str], *, systemd: bool) -> list[Resource]:
     """certbot itself, the challenge directory, the deploy hook and the schedule: with
-    systemd the package's timer runs certbot.service (its command replaced by a drop-in),
-    without systemd a cron entry does (the package's own cron line skips systemd machines
-    and ours does too)."""
+    systemd the package's timer runs certbot.service (its command replaced by a drop-in;
+    the timer started, as packages install with their services held back), without systemd
+    a cron entry (the package's own cron line runs certbot directly, ours records a failure
+    as an incident)."""
     spec = profile()
     command = str(spec["renew_command"])
     certbot = Packages("acme", list(spec["packages"]))
     after = (certbot.id,)
-    dropin = File(str(spec["systemd_dropin"]), requires=after, comment="#",
-                  content=DROPIN.format(path=SEARCH_PATH, command=command))
-    return [
+    resources: list[Resource] = [
         certbot,
         Directory(paths["acme_webroot"], mode=0o755),
         File(str(spec["deploy_hook"]), mode=0o755, requires=after, comment="",
              content=HOOK.format(path=SEARCH_PATH, command=spec["deploy_command"])),
-        dropin,
-        Command("certbot-daemon-reload", ["systemctl", "daemon-reload"],
-                done=_dropin_loaded(command), why="systemd has not loaded the drop-in yet",
-                requires=(dropin.id,)),
-        cron_file(str(spec["cron_name"]), [CronJob(
-            "certificate renewal", str(spec["cron_schedule"]),
-            f"test -d /run/systemd/system || {command}")]),
     ]
+    if not systemd:
+        return [*resources, cron_file(str(spec["cron_name"]), [CronJob(
+            "certificate renewal", str(spec["cron_schedule"]), command)])]
+    dropin = File(str(spec["systemd_dropin"]), requires=after, comment="#",
+                  content=DROPIN.format(path=SEARCH_PATH, command=command))
+    reloaded = Command("certbot-daemon-reload", ["systemctl", "daemon-reload"],
+                       done=_dropin_loaded(command), why="systemd has not loaded the drop-in",
+                       requires=(dropin.id,))
+    return [*resources, dropin, reloaded,
+            Service(str(spec["systemd_timer"]), requires=(reloaded.id,))]
 
 
-def _dropin_loaded(command: str) -> Any:
+def _dropin_loaded(command: str) -> Callable[[Context], bool]:
     def done(ctx: Context) -> bool:
-        if ctx.facts.init_system != "systemd":
-            return True
         result = ctx.runner.run(["systemctl", "show", "--property=ExecStart", "--value",
                                  "certbot.service"], check=False, timeout=60)
         return result.ok and command in result.stdout
@@ -250,7 +253,13 @@ def expiring(runner: Runner, target: Target, letsencrypt_dir: str,
     return found
 
 
-def renew(runner: Runner, target: Target, letsencrypt_dir: str, *, force: bool = False) -> str:
+def certbot_env(ca_bundle: str) -> dict[str, str]:
+    """certbot trusts a private ACME server's CA through requests' own variable."""
+    return {"REQUESTS_CA_BUNDLE": ca_bundle} if ca_bundle else {}
+
+
+def renew(runner: Runner, target: Target, letsencrypt_dir: str, *, force: bool = False,
+          ca_bundle: str = "") -> str:
     """certbot renew (the deploy hook reloads Nginx); a failure is an incident and the
     certificates in place keep serving. Certificates close to expiry are incidents too."""
     argv = ["certbot", "renew", "--non-interactive", "--no-random-sleep-on-renew",
@@ -258,7 +267,8 @@ def renew(runner: Runner, target: Target, letsencrypt_dir: str, *, force: bool =
     if force:
         argv.append("--force-renewal")
     root = target.path("/")
-    result = runner.run(argv, check=False, timeout=float(profile()["timeout_s"]) * 4)
+    result = runner.run(argv, check=False, timeout=float(profile()["timeout_s"]) * 4,
+                        env=certbot_env(ca_bundle))
     for name, expires in expiring(runner, target, letsencrypt_dir):
         record_incident("certificate expiry", f"{name} expires {expires}",
                         "alert", "renew it or fix what stops its renewal", root=root)
