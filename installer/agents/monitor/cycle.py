@@ -24,11 +24,15 @@ from installer.agents.monitor.budget import DOWN, FAILED, OK, PAUSED, Budget, fr
 from installer.agents.monitor.incidents import Incidents
 from installer.agents.monitor.pools import discover
 from installer.agents.monitor.probes import Health, Proc
+from installer.data import load_profile
 from installer.errors import BarracudaError
 from installer.services import ServiceManager
+from installer.stack import acme
 from installer.stack.watched import ServiceSpec
+from installer.target import Target
 
 log = logging.getLogger("barracuda.monitor")
+CERTIFICATES_S = 3600  # how often the certificates' expiry is read
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Monitor:
     kill: Callable[[int, int], None] = os.kill
     settle: Callable[[list[int]], None] = lambda pids: _wait_gone(pids, 5.0)
     rebaseline: bool = False  # after standing aside: take new masters as they are
+    root: Target = field(default_factory=Target)  # where the certificates are read
     actions: list[str] = field(default_factory=list)  # what this cycle did (for tests)
 
     # ------------------------------------------------------------------ the cycle
@@ -78,6 +83,7 @@ class Monitor:
             self._service(state, spec, procs)
         self._memory(state)
         self._disks(state)
+        self._certificates(state)
         self.rebaseline = False
 
     def _probe(self, spec: ServiceSpec, procs: dict[int, Proc]) -> Health:
@@ -327,6 +333,26 @@ class Monitor:
         for path, pct in system.disks(self.settings.disk_paths).items():
             self._threshold(state, f"disk:{path}", pct, self.settings.disk_min_pct,
                             f"free on the file system of {path}")
+
+    def _certificates(self, state: dict[str, Any]) -> None:
+        """Let's Encrypt certificates that expire within acme.yml's alert_days: an alert
+        once (their renewal failed for two weeks), read at most every CERTIFICATES_S."""
+        now = self.clock()
+        if now - float(state.get("certificates_read", 0)) < CERTIFICATES_S:
+            return
+        state["certificates_read"] = now
+        directory = str(load_profile("paths")["letsencrypt_dir"])
+        soon = dict(acme.expiring(self.incidents.runner, self.root, directory, now))
+        checks: dict[str, Any] = state["checks"]
+        for name in acme.lineages(self.root, directory):
+            check, expiring = f"certificate:{name}", name in soon
+            if expiring == (checks.get(check) == "EXPIRING"):
+                checks.setdefault(check, OK)
+                continue
+            checks[check] = "EXPIRING" if expiring else OK
+            if expiring:
+                self._record(state, check, f"expires {soon[name]}", "alert",
+                             "needs an operator (its renewal keeps failing)")
 
     def _threshold(self, state: dict[str, Any], check: str, pct: float, minimum: float,
                    what: str) -> None:
