@@ -87,7 +87,8 @@ def resources(sites: list[SiteRecord], wanted: HttpsDefaults,
 
 
 def choice(https: str | None, dev: bool | None, own: str | None) -> dict[str, object]:
-    """The record changes of `--https` and `--https-dev-aliases` (checked, one line)."""
+    """The record changes of `--https`, `--https-dev-aliases` and `--certificate` (`own`)
+    (checked, one line)."""
     changes: dict[str, object] = {}
     if https is not None:
         if https not in (*CHOICES, "default"):
@@ -96,6 +97,8 @@ def choice(https: str | None, dev: bool | None, own: str | None) -> dict[str, ob
             raise UsageError("give --https or --certificate, not both")
         changes.update(https="" if https == "default" else https, certificate="",
                        certificate_key="")
+    elif own is not None:  # --certificate: its own one, or "" = the wildcard one
+        changes["https"] = "" if own else WILDCARD
     if dev is not None:
         changes["https_dev"] = dev
     return changes

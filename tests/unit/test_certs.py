@@ -83,7 +83,9 @@ def test_https_choices_and_their_refusals() -> None:
     assert certificate.choice("letsencrypt", None, None) == {
         "https": "letsencrypt", "certificate": "", "certificate_key": ""}
     assert certificate.choice("default", True, None)["https"] == ""
-    assert certificate.choice(None, True, "") == {"https_dev": True}
+    assert certificate.choice(None, True, None) == {"https_dev": True}
+    assert certificate.choice(None, None, "") == {"https": "wildcard"}
+    assert certificate.choice(None, None, "/c.pem") == {"https": ""}
     with pytest.raises(UsageError, match="--https acme: expected one of letsencrypt wildcard"):
         certificate.choice("acme", None, None)
     with pytest.raises(UsageError, match="not both"):
