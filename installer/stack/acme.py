@@ -164,6 +164,8 @@ class AcmeCertificate(Resource):
         if not ctx.target.live:
             return [self.live_change(ctx, "issue", f"a certificate for {' '.join(self.names)}")]
         why = self._missing(ctx)
+        if why:  # refused at planning, before anything changes
+            check_resolves(self.names)
         return [self.change("issue", f"{why}: ask {self.server}")] if why else []
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
