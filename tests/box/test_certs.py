@@ -173,6 +173,7 @@ def test_a_name_pointing_elsewhere_is_refused_before_asking(
                       "letsencrypt", "--yes", check=False)
     assert refused.returncode != 0
     assert f"certificate for {ELSEWHERE}: it resolves to 192.0.2.10" in refused.stderr
+    assert "Rolled back" not in refused.stderr  # refused while planning: nothing was made
     print(f"\n[certs] refused name: {refused.stderr.strip().splitlines()[-1]}")
     assert not box.host.file(f"/data/disk/o1/config/sites/{ELSEWHERE}.yml").exists
 
