@@ -2,8 +2,8 @@
 the real OpenSSH client of the box against the sshd barracuda configured.
 
 Debian 12 (systemd-bookworm), _SSH_PORT=2222: instance o1 with a Drupal 7.101 site installed
-by `octopus site add --install` on a platform cloned from a git repository, and a second
-site on the same platform; instance o2 with a site of its own. o1.ftp, o2.ftp and o1's
+by `octopus site add --install`, and a second site on the same platform (whose code the
+instance's user keeps in git); instance o2 with a site of its own. o1.ftp, o2.ftp and o1's
 client acme (granted o1's first site only) log in with keys. Proven:
 * sshd listens on 2222 (and not on 22); a password is refused even when it is right;
 * o1.ftp lands in the limited shell, runs `drush @SITE status` (the site bootstraps, its
@@ -104,15 +104,17 @@ def abox(box_prereqs: None, request: pytest.FixtureRequest) -> Iterator[Box]:
     with installed_box(request.config, cnf=f"_SSH_PORT={PORT}\n") as box:
         box.copy_in(tree, "/root/d7")
         box.run("apt-get install -y -q git sshpass >/dev/null")
-        box.run("cd /root/d7 && git init -q -b main && git add -A && "
-                "git -c user.name=t -c user.email=t@example.org commit -q -m fixture")
         box.run(["sh", "-c", f"echo '127.0.0.1 {SITE} {OTHER} {O2_SITE}' >> /etc/hosts"])
         octopus(box, "install", "o1", "--email", "ops@example.org", "--yes")
-        octopus(box, "platform", "add", "o1", "d7", "--git", "/root/d7", "--yes")
+        octopus(box, "platform", "add", "o1", "d7", "--path", "/root/d7", "--yes")
         added = octopus(box, "site", "add", "o1", SITE, "--platform", "d7", "--install",
                         "--yes", check=False)
         assert added.returncode == 0, added.stderr[-3000:]
         octopus(box, "site", "add", "o1", OTHER, "--platform", "d7", "--yes")
+        # The instance's user keeps its platform's code in git (its FTP user may read it).
+        box.run(["runuser", "-u", "o1", "--", "sh", "-c",
+                 f"cd {PLATFORM} && git init -q -b main && git add index.php includes && "
+                 "git -c user.name=o1 -c user.email=o1@example.org commit -q -m platform"])
         octopus(box, "install", "o2", "--email", "ops@example.org", "--yes")
         octopus(box, "platform", "add", "o2", "d7", "--path", "/root/d7", "--yes")
         octopus(box, "site", "add", "o2", O2_SITE, "--platform", "d7", "--yes")
