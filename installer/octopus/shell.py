@@ -117,10 +117,10 @@ class Session:
             raise Refused(f"{name}: not installed on this server")
         refuse = [str(r) for r in spec.get("refuse", ())]
         server = name == "rsync" and args[:1] == ["--server"]
+        if server:  # the far side of `rsync ... host:path`: -e is its capability string
+            refuse = [r for r in refuse if r != "-e"]
         for word in args:
-            if word == "--":
-                continue
-            if not server:
+            if word != "--":
                 refused_option(name, word, refuse)
         subcommands = spec.get("subcommands")
         if subcommands is not None:

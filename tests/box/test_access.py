@@ -211,6 +211,16 @@ def test_client_sftp_own_site_only(abox: Box) -> None:
     assert ssh(abox, "o1.acme", "acme", f"drush @{OTHER} status").returncode == 126
     listed = ssh(abox, "o1.acme", "acme", f"ls {FILES}")
     assert listed.returncode == 0 and "up.txt" in listed.stdout
+    # rsync from the client's side: the far end runs in the limited shell (rsync --server).
+    rsh = "ssh " + " ".join(SSH_OPTS) + " -i /root/keys/acme"
+    synced = abox.run(["rsync", "-a", "-e", rsh, "/root/up.txt",
+                       f"o1.acme@127.0.0.1:{FILES}/synced.txt"], check=False, timeout=180)
+    assert synced.returncode == 0, synced.stderr
+    assert abox.read_file(f"{FILES}/synced.txt") == "uploaded by acme\n"
+    outside = abox.run(["rsync", "-a", "-e", rsh, "/root/up.txt",
+                        f"o1.acme@127.0.0.1:{PLATFORM}/sites/{OTHER}/files/x.txt"],
+                       check=False, timeout=180)
+    assert outside.returncode != 0
 
 
 def test_instances_isolated_both_ways(abox: Box) -> None:
@@ -248,3 +258,16 @@ def test_key_removal_and_revoke_take_effect_at_once(abox: Box) -> None:
     finally:
         octopus(abox, "client", "grant", "o1", "acme", SITE, "--yes")
     assert sftp(abox, "o1.acme", "acme", f"get {FILES}/up.txt /root/x\n").returncode == 0
+
+
+def test_sshd_follows_a_changed_ssh_port(abox: Box) -> None:
+    """Last: the port moves (issue 16: the firewall opens _SSH_PORT, sshd listens on it)."""
+    abox.run(["sed", "-i", "s/^_SSH_PORT=.*/_SSH_PORT=2200/", "/root/.barracuda.cnf"])
+    installed = abox.run(["barracuda", "install", "--yes"], check=False, timeout=1800)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    assert "port 2200" in abox.run(["sshd", "-T"]).stdout.splitlines()
+    listening = abox.run(["ss", "-Hltn"]).stdout
+    assert ":2200 " in listening and f":{PORT} " not in listening
+    moved = abox.run(["ssh", "-p", "2200", *SSH_OPTS[2:], "-i", "/root/keys/ftp1",
+                      "o1.ftp@127.0.0.1", "pwd"], check=False, timeout=120)
+    assert moved.returncode == 0 and moved.stdout.strip() == "/home/o1.ftp", moved.stderr

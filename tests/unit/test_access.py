@@ -121,7 +121,8 @@ def session(tmp_path: Path) -> Session:
 
 ALLOWED = ["ls", "ls -la note.txt", "cat note.txt", "cat ~/note.txt", "ls *.txt",
            "git status", "git log --oneline -5", "rsync -av note.txt copy.txt",
-           "grep -r hi .", "tar -czf a.tgz note.txt", "find . -name '*.txt'"]
+           "grep -r hi .", "tar -czf a.tgz note.txt", "find . -name '*.txt'",
+           "rsync --server -vlogDtpre.iLsfxCIvu . files"]
 
 
 @pytest.mark.parametrize("line", ALLOWED)
@@ -142,7 +143,8 @@ REFUSED = ["sudo -i", "ssh o2.ftp@localhost", "bash", "/bin/sh", "ls; id", "ls &
            "tar -cf x.tar . --to-command=sh", "cat /etc/passwd", "cat ../../../etc/passwd",
            "cat passwd-link", "ls other-link", "ls ~root", "cat note.txt\nid",
            "git log --output=/tmp/x", "git grep -Osh x", "composer exec sh",
-           "python3", "php -r 1"]
+           "python3", "php -r 1", "rsync --server --daemon .",
+           "rsync --server --config=rsyncd.conf --daemon ."]
 
 
 @pytest.mark.parametrize("line", REFUSED)
