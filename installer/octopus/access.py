@@ -344,7 +344,7 @@ def instance_removal(instance: Instance, access: AccessState) -> list[Resource]:
 # --------------------------------------------------------------------------- commands
 
 
-Change = Callable[[AccessState], AccessState]
+Edit = Callable[[AccessState], AccessState]  # a command's change of the records
 
 
 def find_client(access: AccessState, instance: Instance, name: str) -> AccessRecord:
@@ -363,7 +363,7 @@ def with_record(access: AccessState, record: AccessRecord) -> AccessState:
     return replace(access, records=sorted([*others, record], key=lambda r: r.account))
 
 
-def client_add(instance: Instance, name: str, email: str, facts: Facts) -> Change:
+def client_add(instance: Instance, name: str, email: str, facts: Facts) -> Edit:
     account = client_account(instance.name, check_client_name(name))
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise ConfigError(f"bad --email {shown(email)}: expected an address such as "
@@ -384,7 +384,7 @@ def client_add(instance: Instance, name: str, email: str, facts: Facts) -> Chang
 
 
 def client_grant(instance: Instance, name: str, domain: str, sites: Sequence[SiteRecord],
-                 grant: bool) -> Change:
+                 grant: bool) -> Edit:
     if grant and not any(s.domain == domain for s in sites):
         known = " ".join(s.domain for s in sites) or "none"
         raise ConfigError(f'instance {instance.name} has no site "{domain}" (sites: {known})')
@@ -410,7 +410,7 @@ def key_owner(instance: Instance, who: str, access: AccessState) -> AccessRecord
     return find_client(access, instance, who.removeprefix(instance.name + "."))
 
 
-def key_add(instance: Instance, who: str, key: Key) -> Change:
+def key_add(instance: Instance, who: str, key: Key) -> Edit:
     def change(access: AccessState) -> AccessState:
         record = key_owner(instance, who, access)
         if any(k.fingerprint == key.fingerprint for k in record.key_list):
@@ -420,7 +420,7 @@ def key_add(instance: Instance, who: str, key: Key) -> Change:
     return change
 
 
-def key_remove(instance: Instance, who: str, fingerprint: str) -> Change:
+def key_remove(instance: Instance, who: str, fingerprint: str) -> Edit:
     def change(access: AccessState) -> AccessState:
         record = key_owner(instance, who, access)
         kept = tuple(asdict(k) for k in record.key_list if k.fingerprint != fingerprint)

@@ -21,7 +21,7 @@ def _run(loaded: Loaded, state: access.AccessState) -> list[Component]:
     return [secret_component(changed), *converge(changed)]
 
 
-def changing(name: str, change: access.Change) -> Builder:
+def changing(name: str, change: access.Edit) -> Builder:
     """A converge of instance `name` with its access records changed by `change`."""
 
     def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
