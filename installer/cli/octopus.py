@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from installer.cli import octopus_backup, octopus_certs
+from installer.cli import octopus_access, octopus_backup, octopus_certs
 from installer.cli import options as opt
 from installer.cli.app import App, application
 from installer.cli.entry import run_app
@@ -192,6 +192,7 @@ def status(ctx: typer.Context, name: str = NAME) -> None:
                    "php": s.php or None} for s in sites],
         "disk_used_bytes": _disk_used(target.path(instance.root)),
         "last_converge": history[-1] if history else None,
+        "access": octopus_access.access_report(target, instance)["accounts"],
     }
     if this.json:
         this.emit_json(report)
@@ -208,6 +209,8 @@ def status(ctx: typer.Context, name: str = NAME) -> None:
     for site in report["sites"]:
         aliases = f" (aliases {' '.join(site['aliases'])})" if site["aliases"] else ""
         print(f"  site {site['domain']} on {site['platform']}{aliases}")
+    for line in octopus_access.access_lines(report["access"]):
+        print(f"  {line}")
     print(f"  last converge: {report['last_converge'] or 'never'}")
 
 
@@ -356,6 +359,7 @@ def site_remove(ctx: typer.Context, name: str = NAME,
 
 octopus_backup.register(app)
 octopus_certs.register(app)
+octopus_access.register(app)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from installer.data import load_profile, templates_dir
 from installer.drupal import settings as drupal_settings
 from installer.drupal.detect import DRUPAL7, Platform
 from installer.errors import ConfigError
+from installer.octopus import access as tenant_access
 from installer.octopus import certificate
 from installer.octopus.codebase import kind_of
 from installer.octopus.model import Instance, PlatformRecord, SiteRecord
@@ -85,6 +86,8 @@ class InstanceState:
     codebases: dict[str, Platform] = field(default_factory=dict)
     redis: drupal_settings.RedisCredentials | None = None  # the instance's Redis ACL user
     https: certificate.HttpsDefaults = field(default_factory=certificate.HttpsDefaults)
+    # Its FTP user's and clients' keys and grants (installer/octopus/access.py).
+    access: tenant_access.AccessState = field(default_factory=tenant_access.AccessState)
 
     def site_kind(self, site: SiteRecord) -> str:
         """The site's vhost type: its own choice, else its platform's (detected from the
@@ -137,14 +140,18 @@ def _owner(token: str, instance: Instance) -> str:
 def accounts(state: InstanceState, stack: StackContext) -> Component:
     i = state.instance
     group, secrets = Group(i.group), Group(i.secrets_group)
+    access = Group(tenant_access.access_group())
     users = [User(i.name, home=i.root, primary=i.group, login_shell=LOGIN_SHELL,
                   requires=(group.id,)),
-             User(i.ftp_user, home=i.ftp_home, primary=i.group, login_shell=LOGIN_SHELL,
-                  requires=(group.id,)),
+             # A tenant's way in: SSH keys only, the limited shell (installer/stack/ssh.py).
+             User(i.ftp_user, home=i.ftp_home, primary=i.group,
+                  groups=(tenant_access.access_group(),),
+                  login_shell=tenant_access.shell_path(), requires=(group.id, access.id)),
              User(i.web_user, home=i.web_home, primary=i.group, requires=(group.id,))]
     shell, _, web = users
+    clients, _ = tenant_access.components(i, state.sites, state.access)
     return Component(f"{i.name}-accounts", [
-        group, *users,
+        group, access, *users, *clients,
         # The web server reads the instance's static files through the instance group.
         GroupMember(WEB_SERVER_USER, i.group, requires=(group.id,),
                     notify=(reload(stack.release.service("nginx")),)),
@@ -472,4 +479,12 @@ def build_instance(state: InstanceState, stack: StackContext,
         nginx(state, stack, known_vhosts),
         stale_pools(state, stack),
         site_cron(state),
+        access_files(state),
     ]
+
+
+def access_files(state: InstanceState) -> Component:
+    """The accounts' keys, maps, Drush aliases and grants, once the sites' directories are
+    there (installer/octopus/access.py)."""
+    _, files = tenant_access.components(state.instance, state.sites, state.access)
+    return Component(f"{state.instance.name}-access", files, phase=Phase.SITES + 1)

@@ -13,7 +13,7 @@ from installer.config.text import shown
 from installer.data import load_profile
 from installer.errors import ConfigError, UsageError
 from installer.facts import Facts
-from installer.octopus import model
+from installer.octopus import access, model
 from installer.octopus.archive import Archive, archive_name, make_archive
 from installer.octopus.components import Phase
 from installer.octopus.loader import (
@@ -133,6 +133,7 @@ def remove(name: str, force: bool) -> Builder:
                 Absent(f"{redis.ACL_DIR}/{name}.conf", why="the instance is removed"),
                 redis.RedisUser(user=name, socket=stack.paths["redis_socket"],
                                 admin_password=stack.redis_password, present=False),
+                *access.instance_removal(instance, state.access),
             ], phase=Phase.CLEANUP),
         ]
 

@@ -13,7 +13,7 @@ from installer.config.schema import validate
 from installer.drupal.settings import RedisCredentials
 from installer.errors import ConfigError
 from installer.facts import Facts
-from installer.octopus import certificate, codebase, model
+from installer.octopus import access, certificate, codebase, model
 from installer.octopus.components import InstanceState, resolve_php
 from installer.octopus.model import Instance
 from installer.octopus.names import check_accounts_free, db_prefix
@@ -83,6 +83,7 @@ def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: In
         instances=len(names), db_password=secrets.get(secret_name(instance)),
         redis=RedisCredentials(instance.name, secrets.get(redis_secret_name(instance))),
         initial=dict(initial or {}), https=certificate.defaults(config, cfg, facts.init_system),
+        access=access.load(target, instance),
         detected={p.name: model.platform_kind(target.path(instance.platform_dir(p.name)))
                   for p in model.platforms(target, instance) if p.kind == "auto"},
     )

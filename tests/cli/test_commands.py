@@ -188,6 +188,7 @@ def test_config_check_of_a_missing_file(tmp_path: Path) -> None:
 OCTOPUS_PLANNED = [
     "  - [o1-redis] redis-user:o1: acl: user o1 (planned only under --root)",
     "  - [o1-accounts] group:o1: create: missing (planned only under --root)",
+    "  - [o1-accounts] group:octopus-access: create: missing (planned only under --root)",
     "  - [o1-accounts] user:o1: create: missing (planned only under --root)",
     "  - [o1-accounts] user:o1.ftp: create: missing (planned only under --root)",
     "  - [o1-accounts] user:o1.web: create: missing (planned only under --root)",
@@ -228,7 +229,7 @@ def test_octopus_install_site_add_and_lists(root: Path, tmp_path_factory: pytest
     assert summary == f"{changes} changed, {total - changes - planned} ok, 0 failed in <S> s"
     again = run("octopus", "install", "o1", "--root", str(root), "--check")
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "\n".join([
-        "Plan: 0 changes, 10 planned only (not executed under --root)", *OCTOPUS_PLANNED,
+        "Plan: 0 changes, 11 planned only (not executed under --root)", *OCTOPUS_PLANNED,
         ""]))
 
     code = tmp_path_factory.mktemp("web")
@@ -240,8 +241,8 @@ def test_octopus_install_site_add_and_lists(root: Path, tmp_path_factory: pytest
                "--root", str(root), "--yes")
     assert (site.returncode, site.stdout) == (0, ""), site.stderr
     assert normal(site.stderr, root).splitlines()[-3:] == [
-        PLANNED_ONLY.format(n=12), "Log: <ROOT>/var/log/barracuda/octopus-site-add-o1-<STAMP>.log",
-        "8 changed, 27 ok, 0 failed in <S> s"]
+        PLANNED_ONLY.format(n=13), "Log: <ROOT>/var/log/barracuda/octopus-site-add-o1-<STAMP>.log",
+        "10 changed, 31 ok, 0 failed in <S> s"]
 
     sites = run("octopus", "site", "list", "o1", "--root", str(root))
     assert (sites.returncode, sites.stdout, sites.stderr) == (
@@ -251,7 +252,7 @@ def test_octopus_install_site_add_and_lists(root: Path, tmp_path_factory: pytest
     everything = run("octopus", "up-stable", "all", "--root", str(root), "--check")
     assert (everything.returncode, everything.stdout) == (0, "")
     assert normal(everything.stderr, root) == "\n".join([
-        "== o1", "Plan: 0 changes, 12 planned only (not executed under --root)",
+        "== o1", "Plan: 0 changes, 13 planned only (not executed under --root)",
         *OCTOPUS_PLANNED[:-1], *SITE_PLANNED, OCTOPUS_PLANNED[-1],
         "1 instances in <S> s: all converged", ""])
 
