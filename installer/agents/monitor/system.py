@@ -1,5 +1,13 @@
 """Machine-wide readings and actions: load per CPU, free memory and disk, the crawler
-shield flag, and the runaway PHP CLI jobs to stop under critical load."""
+shield flag, and the runaway PHP CLI jobs to stop under critical load.
+
+The load average counts every runnable task the kernel sees: in a container that is the
+host's, so other tenants' work would make the monitor shed this stack's PHP. Where the
+kernel offers CPU pressure (PSI) for the cgroup the stack runs in, the load per CPU is
+weighted by it: `some avg10` is the share of the last 10 s in which at least one of the
+cgroup's tasks waited for a CPU. A host busy with other work leaves an idle container's
+pressure near 0 (nothing of ours waits), a busy container's own tasks drive it to 100 %.
+Without PSI the load average is used as it is."""
 
 from __future__ import annotations
 
@@ -23,6 +31,45 @@ def load_per_cpu(loadavg_file: str, cpus: int) -> tuple[float, float]:
     """(1-minute load average, the same per CPU)."""
     load = float(Path(loadavg_file).read_text().split()[0])
     return load, load / max(1, cpus)
+
+
+def parse_pressure(text: str) -> float:
+    """`some avg10` (%) of a PSI file (cpu.pressure, /proc/pressure/cpu)."""
+    for line in text.splitlines():
+        kind, *fields = line.split()
+        if kind == "some":
+            values = dict(field.partition("=")[::2] for field in fields)
+            value = float(values["avg10"])
+            if not 0.0 <= value <= 100.0:
+                raise ValueError(f"avg10={value} is not a percentage")
+            return value
+    raise ValueError("no 'some' line")
+
+
+def read_pressure(paths: Iterable[str]) -> tuple[str, float] | None:
+    """(file, some avg10 %) from the first of `paths` that holds a PSI reading, or None
+    (no PSI: an older kernel, psi=0, no cgroup v2 mounted)."""
+    for path in paths:
+        try:
+            return path, parse_pressure(Path(path).read_text())
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def cpu_load(loadavg_file: str, cpus: int,
+             pressure_files: Iterable[str]) -> tuple[float, float, str]:
+    """(load, load per CPU as the thresholds see it, the evidence in words): the load
+    average per CPU, weighted by the stack's CPU pressure where the kernel offers it."""
+    load, ratio = load_per_cpu(loadavg_file, cpus)
+    evidence = f"load {load:.2f} on {cpus} CPUs = {ratio:.2f} per CPU"
+    pressure = read_pressure(pressure_files)
+    if pressure is None:
+        return load, ratio, evidence
+    path, some = pressure
+    weighted = ratio * some / 100.0
+    return load, weighted, (f"{evidence}, x CPU pressure {some:.1f} % ({path}) = "
+                            f"{weighted:.2f}")
 
 
 def memory_free_pct() -> float:
