@@ -1,6 +1,7 @@
-"""The monitor's load reading: CPU pressure (PSI) of the stack's cgroup weights the load
-average, so a host busy with other work does not make a container's stack shed; without
-PSI the load average is used as it is (installer/agents/monitor/system.py)."""
+"""The monitor's load reading: below a gate, the CPU pressure (PSI) of the stack's cgroup
+says the load average is not the stack's, so a host busy with other work does not make a
+container's stack shed; without PSI the load average is used as it is
+(installer/agents/monitor/system.py)."""
 
 from __future__ import annotations
 
@@ -51,26 +52,30 @@ def pressure(tmp_path: Path, some: float) -> str:
     return str(path)
 
 
-def test_cpu_load_weights_the_load_by_the_pressure(tmp_path: Path) -> None:
+def test_cpu_load_counts_the_load_only_under_pressure(tmp_path: Path) -> None:
     avg = loadavg(tmp_path, 8.0)
-    load, ratio, evidence = system.cpu_load(avg, 2, [pressure(tmp_path, 5.0)])
-    assert (load, ratio) == (8.0, pytest.approx(0.2))
-    assert "CPU pressure 5.0 %" in evidence and "= 0.20" in evidence
+    load, ratio, evidence = system.cpu_load(avg, 2, [pressure(tmp_path, 40.0)], 60.0)
+    assert (load, ratio) == (8.0, 0.0)
+    assert "CPU pressure 40.0 % < 60 %" in evidence and "not this stack's" in evidence
+    load, ratio, evidence = system.cpu_load(avg, 2, [pressure(tmp_path, 60.0)], 60.0)
+    assert (load, ratio) == (8.0, 4.0) and "CPU pressure 60.0 % >= 60 %" in evidence
     # No PSI file: the load average alone, as before.
-    load, ratio, evidence = system.cpu_load(avg, 2, [str(tmp_path / "none")])
+    load, ratio, evidence = system.cpu_load(avg, 2, [str(tmp_path / "none")], 60.0)
     assert (load, ratio) == (8.0, 4.0) and "pressure" not in evidence
 
 
 def test_the_profile_lists_cgroup_pressure_files() -> None:
-    files = load_profile("monitor")["pressure_files"]
+    profile = load_profile("monitor")
+    files = profile["pressure_files"]
     assert files and all(f.endswith("/cpu.pressure") for f in files)
+    assert 0 < profile["pressure_gate_pct"] < 100
 
 
-@pytest.mark.parametrize(("some", "shed"), [(3.0, False), (100.0, True)])
+@pytest.mark.parametrize(("some", "shed"), [(3.0, False), (40.0, False), (100.0, True)])
 def test_host_load_sheds_only_when_the_stack_itself_waits(tmp_path: Path, some: float,
                                                           shed: bool) -> None:
     """A load of 5 per CPU (above _CPU_MAX_RATIO 4.1): the host's work when our tasks
-    rarely wait (3 %), ours when they always do (100 %)."""
+    rarely wait (3 %, 40 %), ours when they always do (100 %)."""
     world, manager = World(), FakeManager()
     monitor = make_monitor(tmp_path, world, manager, loadavg_file=loadavg(tmp_path, 10.0),
                            pressure_files=(pressure(tmp_path, some),))

@@ -50,6 +50,7 @@ class Settings:
     disk_paths: tuple[str, ...] = ("/",)
     loadavg_file: str = "/proc/loadavg"
     pressure_files: tuple[str, ...] = ()
+    pressure_gate_pct: float = 60.0
 
 
 @dataclass
@@ -245,7 +246,8 @@ class Monitor:
             load, ratio = self.read_load()
             evidence = f"load {load:.2f} on {s.cpus} CPUs = {ratio:.2f} per CPU"
         else:
-            load, ratio, evidence = system.cpu_load(s.loadavg_file, s.cpus, s.pressure_files)
+            load, ratio, evidence = system.cpu_load(s.loadavg_file, s.cpus, s.pressure_files,
+                                                    s.pressure_gate_pct)
         checks: dict[str, Any] = state["checks"]
         level = ("CRIT" if ratio > s.crit else "MAX" if ratio > s.max
                  else "SPIDER" if ratio > s.spider else OK)
