@@ -17,9 +17,10 @@ front page on loopback of each box, alternating tuned and stock, `--rounds` time
   static  the bytes of the cached front page, served by Nginx as a file from the site's
           files directory
 Medians of the rounds: req/s, p50 and p99 latency (wrk --latency), CPU per request of the
-whole box (its cgroup's usage_usec, wrk included, on both sides), and the ratios tuned/stock
-for anon and user, and hit/static. Needs root (it boots boxes). Absolute figures move with
-whatever else the host runs; the ratios come from interleaved runs of one invocation.
+whole box (its cgroup's usage_usec; wrk, run through nsenter, stays in the host's
+cgroup), and the ratios tuned/stock for anon and user, and hit/static. Needs root (it boots
+boxes). Absolute figures move with whatever else the host runs; the ratios come from
+interleaved runs of one invocation.
 
     .venv/bin/python -m bench.drupal [--release bookworm] [--kind systemd] [--rounds 3]
                                      [--seconds 10] [--connections 16] [--json]
