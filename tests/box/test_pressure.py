@@ -11,6 +11,8 @@ the unit tests cover)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -88,7 +90,8 @@ def test_host_load_does_not_shed(box: Box) -> None:
         assert all(s["state"] == "OK" for s in report["services"].values()), report
     finally:
         for burner in burners:
-            burner.kill()
+            # The whole session: killing `timeout` alone would leave its sha256sum running.
+            os.killpg(burner.pid, signal.SIGKILL)
             burner.wait()
 
 
