@@ -36,6 +36,7 @@ from installer.plan import Builder, Component, Plan, make_plan
 from installer.resources.base import Context
 from installer.runlog import Redactor, append_versions, start_run_log
 from installer.runner import SubprocessRunner
+from installer.runoptions import RunOptions as RunOptions  # re-exported: its old home
 from installer.services import manager_for
 from installer.stack.release import Release
 from installer.state import ManagedState
@@ -48,19 +49,6 @@ Prepare = Callable[[Context], str | None]
 RUN_FILE = "run.json"  # in a checkpoint: what the run was, the versions before it
 ROLLED_BACK = ".rolled-back"  # suffix of a checkpoint already put back
 SNAPSHOT_DIR = "snapshot"  # in a checkpoint: every managed file before an upgrade
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the operator asked of a run (the CLI's shared options, without the console's)."""
-
-    root: Path = Path("/")
-    config: str | None = None
-    yes: bool = False
-    dry_run: bool = False
-    check: bool = False
-    json: bool = False
-    keep_local_edits: bool = False
 
 
 class Console(Protocol):

@@ -39,13 +39,23 @@ def templates_dir() -> Path:
     return data_dir() / "templates"
 
 
+# libyaml's parser when PyYAML has it (its wheels do): the same safe loading, about ten times
+# faster than the pure-Python one, which was a third of a no-op converge's time.
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: Any) -> Any:
+    """yaml.safe_load with the fastest safe loader: `text` is a str or an open file."""
+    return yaml.load(text, Loader=SAFE_LOADER)
+
+
 @functools.cache
 def load_profile(name: str) -> dict[str, Any]:
     """Load profiles/<name>.yml as a mapping; a broken profile is a DataError naming the file."""
     path = profiles_dir() / f"{name}.yml"
     try:
         with path.open(encoding="utf-8") as handle:
-            loaded = yaml.safe_load(handle)
+            loaded = parse_yaml(handle)
     except FileNotFoundError as exc:
         raise DataError(f"{path}: missing profile") from exc
     except yaml.YAMLError as exc:

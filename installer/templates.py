@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from installer.data import templates_dir
 from installer.errors import DataError
 
+if TYPE_CHECKING:
+    import jinja2
+
 
 @functools.cache
 def environment() -> jinja2.Environment:
+    import jinja2  # deferred: commands that render nothing (version, --help) never load it
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
@@ -26,6 +29,8 @@ def environment() -> jinja2.Environment:
 
 
 def render(name: str, context: Mapping[str, Any]) -> str:
+    import jinja2
+
     try:
         return environment().get_template(name).render(**context)
     except jinja2.TemplateSyntaxError as exc:

@@ -9,22 +9,24 @@ import json
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 import typer
 
-from installer.apply import Result
-from installer.converge import RunOptions
 from installer.errors import UsageError
-from installer.plan import Plan
+from installer.runoptions import RunOptions
+
+if TYPE_CHECKING:
+    from installer.apply import Result
+    from installer.plan import Plan
 
 
 @dataclass
 class App:
     """Options and console; the console writes on stderr, --json writes on stdout.
 
-    `options` is what the engine sees (installer.converge.RunOptions); the App itself is
+    `options` is what the engine sees (installer.runoptions.RunOptions); the App itself is
     the Console the engine reports to."""
 
     options: RunOptions = field(default_factory=RunOptions)

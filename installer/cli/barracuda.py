@@ -8,29 +8,41 @@ from typing import Optional
 import typer
 
 from installer import __version__
-from installer.cli import backup
-from installer.cli import firewall as firewall_cli
-from installer.cli import monitor as monitor_cli
 from installer.cli import options as opt
-from installer.cli import upgrade as upgrade_cli
 from installer.cli.app import App, application
 from installer.cli.entry import exit_on_failures, run_app
-from installer.cli.status import status_report
-from installer.config import cnf, load, resolve_path
-from installer.config.schema import schema, validate
-from installer.converge import run_converge
-from installer.errors import ConfigError
-from installer.stack import build
+from installer.cli.lazy import Lazy, LazyGroup
+
+# What a command imports, it imports in its body or through a lazy subcommand: `barracuda
+# version` and `--help` load neither the engine nor the stack (tests/unit/test_startup.py).
+
+
+class Barracuda(LazyGroup):
+    lazy = {
+        "backup": Lazy("installer.cli.backup:app",
+                       "Database backups: run, verify, list, restore."),
+        "monitor": Lazy("installer.cli.monitor:app",
+                        "The self-healing monitor: run (from cron), status, reset."),
+        "firewall": Lazy("installer.cli.firewall:app",
+                         "The firewall (nftables) and abuse guard (fail2ban): status, allow, "
+                         "deny, unban."),
+        **{f"up-{channel}": Lazy(
+            "installer.cli.upgrade:register",
+            f"Upgrade to the {channel} channel: the tool, the stack's packages and its "
+            "configuration (`system`: operating-system packages only).")
+           for channel in ("stable", "head")},
+        "rollback": Lazy("installer.cli.upgrade:register",
+                         "Restore the last configuration snapshot and the previous tool "
+                         "environment."),
+    }
+
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True,
+    cls=Barracuda, add_completion=False, no_args_is_help=True,
     help="Install, tune and upgrade the hosting stack on this machine.",
 )
 config_app = typer.Typer(no_args_is_help=True, help="Show or check the configuration.")
 app.add_typer(config_app, name="config")
-app.add_typer(backup.app, name="backup")
-app.add_typer(monitor_cli.app, name="monitor")
-app.add_typer(firewall_cli.app, name="firewall")
 FILE_ARG = typer.Argument(None, help="The file to check (default: the live config).")
 
 
@@ -42,6 +54,9 @@ def root(ctx: typer.Context) -> None:
 @app.command(cls=opt.takes(*opt.CONVERGE))
 def install(ctx: typer.Context) -> None:
     """Converge this machine to the stack the configuration describes."""
+    from installer.converge import run_converge
+    from installer.stack import build
+
     this = application(ctx)
     exit_on_failures(run_converge(this.options, this, "install", build))
 
@@ -49,6 +64,9 @@ def install(ctx: typer.Context) -> None:
 @app.command(cls=opt.takes("json", "root", "config"))
 def status(ctx: typer.Context) -> None:
     """Show the machine, its services and the last runs."""
+    from installer.cli.status import status_report
+    from installer.stack import build
+
     status_report(application(ctx), build)
 
 
@@ -61,6 +79,9 @@ def version() -> None:
 @config_app.command("show", cls=opt.takes("json", "root", "config"))
 def config_show(ctx: typer.Context) -> None:
     """Every key with its effective value and where it came from."""
+    from installer.config import cnf, load, resolve_path
+    from installer.config.schema import schema
+
     this = application(ctx)
     path = resolve_path(this.config, this.root)
     loaded = load(path)
@@ -82,6 +103,10 @@ def config_show(ctx: typer.Context) -> None:
 @config_app.command("check", cls=opt.takes("root", "config"))
 def config_check(ctx: typer.Context, file: Optional[Path] = FILE_ARG) -> None:
     """Validate a config file; exit 3 with file:line, key and what is allowed when bad."""
+    from installer.config import cnf, resolve_path
+    from installer.config.schema import validate
+    from installer.errors import ConfigError
+
     this = application(ctx)
     path = file or resolve_path(this.config, this.root)
     try:
@@ -92,8 +117,6 @@ def config_check(ctx: typer.Context, file: Optional[Path] = FILE_ARG) -> None:
     note = f", {len(checked.ignored)} BOA keys ignored" if checked.ignored else ""
     print(f"{path}: OK ({len(parsed.entries)} keys set{note})")
 
-
-upgrade_cli.register(app)
 
 
 def main() -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 import typer
 
-from installer.apply import Outcome
 from installer.errors import EXIT_USAGE, BarracudaError, ChangesPending, Declined
 
 # Answers rather than errors: the plan (or the question) said it all; only the code is left.
 SILENT = (ChangesPending, Declined)
+
+if TYPE_CHECKING:
+    from installer.apply import Outcome
 
 
 def _one_line(message: str, limit: int = 1000) -> str:

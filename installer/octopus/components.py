@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 
-import requests
-
 from installer.config import Config
 from installer.data import load_profile, templates_dir
 from installer.drupal import settings as drupal_settings
@@ -405,6 +403,8 @@ def sites_answer(state: InstanceState, attempts: int = 30) -> Callable[[Context]
     the Speed Booster."""
 
     def probe(ctx: Context) -> str | None:
+        import requests  # deferred: only a reload probes (see installer/stack/nginx.py)
+
         problem = None
         for site in state.sites:
             problem = "no answer"

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from installer.config.text import shown
-from installer.data import load_profile
+from installer.data import load_profile, parse_yaml
 from installer.errors import ConfigError
 from installer.target import Target
 
@@ -198,7 +198,7 @@ def platform_kind(tree: Path) -> str:
 def _read(target: Target, path: str, kind: type[Any]) -> Any:
     real = target.path(path)
     try:
-        data = yaml.safe_load(real.read_text(encoding="utf-8"))
+        data = parse_yaml(real.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise TypeError("not a mapping")
         if "aliases" in data:

@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 from installer.data import load_profile
 from installer.plan import Component, Validator
 from installer.resources.base import Change, Context, Resource, reload
@@ -47,6 +45,8 @@ def live_tree_valid(ctx: Context) -> str | None:
 
 def health_ok(ctx: Context, attempts: int = 30) -> str | None:
     """GET /health through Nginx until it reports every part OK (a reload is asynchronous)."""
+    import requests  # deferred: ~0.3 s of imports that only a reload needs
+
     problem = "no answer"
     for _ in range(attempts):
         try:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 import yaml
 
 from installer.config import Config
 from installer.data import load_profile, profiles_dir
 from installer.errors import DataError
 from installer.upgrade import UpgradeError
+
+if TYPE_CHECKING:
+    import requests
 
 CHANNELS = ("stable", "head")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -144,6 +146,8 @@ def timeouts() -> tuple[float, float]:
 
 def fetch_text(url: str) -> str:
     """GET a small text file; network trouble raises requests.RequestException."""
+    import requests  # deferred: only an upgrade with a channel URL reaches the network
+
     response = requests.get(url, timeout=timeouts())
     response.raise_for_status()
     limit = int(load_profile("upgrade")["fetch"]["max_bytes"])
@@ -166,6 +170,8 @@ def load_channel(name: str, config: Config, app: Console) -> Manifest:
                 "set _BARRACUDA_CHANNEL_URL to follow the live channel")
         return manifest
     url = template.replace("{channel}", name)
+    import requests
+
     try:
         text = fetch_text(url)
         checksum = fetch_text(url + ".sha256")
@@ -188,6 +194,8 @@ def load_channel(name: str, config: Config, app: Console) -> Manifest:
 
 def why(exc: requests.RequestException) -> str:
     """A network failure in a few words."""
+    import requests
+
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code}"
     if isinstance(exc, requests.Timeout):

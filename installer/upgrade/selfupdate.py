@@ -15,8 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import requests
-
 from installer.data import load_profile
 from installer.errors import PreflightError
 from installer.runner import Runner
@@ -79,6 +77,8 @@ def fetch_wheel(url: str, directory: Path, sha256: str) -> Path:
     name = url.rstrip("/").rsplit("/", 1)[-1]
     if not name.endswith(".whl"):
         raise UpgradeError(f"{url}: not a wheel (.whl)")
+    import requests  # deferred: only a self-update downloads
+
     try:
         response = requests.get(url, timeout=timeouts())
         response.raise_for_status()

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+import yaml
+
 from . import rootfs
 from .nsenter_backend import BASE_ENV, BOX_PATH, nsenter_argv, run_captured
 
@@ -54,6 +56,10 @@ REPO = Path(__file__).resolve().parents[2]
 TMPFS_SIZE = "6g"
 PROXY_PORT = 3142
 LOADAVG = "/run/box-loadavg"  # inside the box: what its /proc/loadavg shows (Box.set_load)
+PRESSURE = "/run/box-cpu.pressure"  # and what its cgroup's CPU pressure shows
+# The PSI files the monitor reads (profiles/monitor.yml pressure_files).
+PRESSURE_FILES: tuple[str, ...] = tuple(
+    yaml.safe_load((REPO / "profiles/monitor.yml").read_text())["pressure_files"])
 PROJECT_DIR = "/root/barracuda"
 HOST_TOOLS = ("debootstrap", "systemd-nspawn", "socat", "zstd", "ip", "ss", "nsenter",
               "unshare", "mount", "umount", "chroot", "tar")
@@ -235,13 +241,29 @@ class Box:
         every box starts idle (0.0) so that its monitor never sheds load because of the host,
         and a test sets a load to see the monitor act. A file bind-mounted over
         /proc/loadavg in the box's own mount namespace; rewritten in place (the bind mount
-        follows the inode)."""
+        follows the inode).
+
+        The monitor weights the load by the CPU pressure of the box's cgroup where the
+        kernel offers it (profiles/monitor.yml): that file is faked too, at full pressure, so
+        the load set here is the load the monitor acts on. real_load() undoes both."""
         cpus = int(self.run(["getconf", "_NPROCESSORS_ONLN"]).stdout)
         load = per_cpu * cpus
         self.run(f"printf '%.2f %.2f %.2f 1/100 4242\\n' {load} {load} {load} > {LOADAVG}")
-        mounted = self.run("grep -qs ' /proc/loadavg ' /proc/self/mounts", check=False)
-        if mounted.returncode != 0:
-            self.run(f"mount --bind {LOADAVG} /proc/loadavg")
+        self.run(f"printf 'some avg10=100.00 avg60=100.00 avg300=100.00 total=0\\n"
+                 f"full avg10=0.00 avg60=0.00 avg300=0.00 total=0\\n' > {PRESSURE}")
+        for real, fake in (("/proc/loadavg", LOADAVG), *((p, PRESSURE) for p in PRESSURE_FILES)):
+            if self.run(["test", "-e", real], check=False).returncode != 0:
+                continue
+            mounted = self.run(f"grep -qs ' {real} ' /proc/self/mounts", check=False)
+            if mounted.returncode != 0:
+                self.run(["mount", "--bind", fake, real])
+
+    def real_load(self) -> None:
+        """Show the box the kernel's own /proc/loadavg (the host's) and CPU pressure (its
+        cgroup's) again, as a container on a shared machine sees them."""
+        for real in ("/proc/loadavg", *PRESSURE_FILES):
+            while self.run(f"grep -qs ' {real} ' /proc/self/mounts", check=False).returncode == 0:
+                self.run(["umount", real])
 
     def _create(self) -> None:
         tarball = rootfs.ensure_rootfs(self.release, mirrors=self._mirrors)

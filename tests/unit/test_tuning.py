@@ -136,7 +136,9 @@ def test_one_gib_box_bounds_php_by_ram_not_by_boa_floor() -> None:
 def test_big_box_uses_its_ram() -> None:
     t = tune(256 * GIB, 64)
     pool = rule("php", "pool")
-    assert t.php.pm_max_children == pool["children_multiplier"] * pool["children_cpu_cap"]
+    # By CPU, RAM is no bound here.
+    assert t.php.pm_max_children == pool["children_multiplier"] * min(
+        pool["children_cpu_cap"], 64 * pool["children_per_cpu"])
     assert t.nginx.worker_processes == 64
     # More for the database than BOA's RAM/8, caps reached where the rules set them.
     assert t.mariadb.innodb_buffer_pool_size_mib >= t.usable_ram_mib // 8

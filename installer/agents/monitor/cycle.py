@@ -53,6 +53,8 @@ class Settings:
     disk_min_pct: float = 10.0
     disk_paths: tuple[str, ...] = ("/",)
     loadavg_file: str = "/proc/loadavg"
+    pressure_files: tuple[str, ...] = ()
+    pressure_gate_pct: float = 60.0
 
 
 @dataclass
@@ -248,10 +250,11 @@ class Monitor:
         s = self.settings
         if self.read_load is not None:
             load, ratio = self.read_load()
+            evidence = f"load {load:.2f} on {s.cpus} CPUs = {ratio:.2f} per CPU"
         else:
-            load, ratio = system.load_per_cpu(s.loadavg_file, s.cpus)
+            load, ratio, evidence = system.cpu_load(s.loadavg_file, s.cpus, s.pressure_files,
+                                                    s.pressure_gate_pct)
         checks: dict[str, Any] = state["checks"]
-        evidence = f"load {load:.2f} on {s.cpus} CPUs = {ratio:.2f} per CPU"
         level = ("CRIT" if ratio > s.crit else "MAX" if ratio > s.max
                  else "SPIDER" if ratio > s.spider else OK)
         if checks.get("load") != level:

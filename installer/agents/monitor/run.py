@@ -56,6 +56,8 @@ def settings_for(config: Config, facts: Facts, prof: dict[str, Any]) -> Settings
         disk_min_pct=float(prof.get("disk_min_free_pct", 10)),
         disk_paths=tuple(str(p) for p in prof.get("disk_paths", ["/"])),
         loadavg_file=str(prof.get("loadavg_file", "/proc/loadavg")),
+        pressure_files=tuple(str(p) for p in prof.get("pressure_files", [])),
+        pressure_gate_pct=float(prof.get("pressure_gate_pct", 60)),
     )
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import requests
-
 from installer.config import Config
 from installer.drupal.detect import Platform
 from installer.errors import ApplyError, BarracudaError, UsageError
@@ -73,6 +71,8 @@ class SiteHealth(Resource):
 def front_page(domain: str, attempts: int = 20) -> str | None:
     """The front page through Nginx past the Speed Booster: answered by the site's own vhost
     with no server error."""
+    import requests  # deferred: only this check needs it (see installer/stack/nginx.py)
+
     problem = "no answer"
     for _ in range(attempts):
         try:
