@@ -76,6 +76,11 @@ try {
             }
             $out['ok'] = true;  // reached only when the function ran
             break;
+        case 'include':  // through OPcache, shared by every pool of this PHP version
+            $r = include $arg;
+            $out['ok'] = $r !== false;
+            $out['data'] = is_string($r) ? $r : null;
+            break;
         case 'widen':
             $out['ok'] = ini_set('open_basedir', '/') !== false;
             $out['data'] = ini_get('open_basedir');
@@ -127,6 +132,9 @@ def make_instances(box: Box) -> None:
         secret = f"SECRET-OF-{instance}"
         box.write_file(f"{site_root(instance)}/secret.txt", f"{secret}-CODE\n", 0o640)
         box.run(["chown", f"{instance}:{instance}", f"{site_root(instance)}/secret.txt"])
+        box.write_file(f"{site_root(instance)}/secret.php",
+                       f"<?php return '{secret}-INCLUDED';\n", 0o640)
+        box.run(["chown", f"{instance}:{instance}", f"{site_root(instance)}/secret.php"])
         private = f"{site_root(instance)}/sites/{domain}/private/secret.txt"
         box.write_file(private, f"{secret}-PRIVATE\n", 0o640)
         box.run(["chown", f"{instance}.web:{instance}", private])
@@ -296,6 +304,16 @@ def test_open_basedir_cannot_be_widened(box: Box) -> None:
     assert attack(box, ATTACKER, "list", "/data/disk")["ok"] is False
     # Control: its own tree is readable.
     assert attack(box, ATTACKER, "read", f"{site_root(ATTACKER)}/secret.txt")["ok"] is True
+
+
+def test_a_script_cached_for_one_pool_is_not_served_to_another(box: Box) -> None:
+    # One OPcache serves every pool of a PHP version: the victim's own include caches its
+    # script; the attacker naming the same path must still be refused (PHP bug #69090).
+    path = f"{site_root(VICTIM)}/secret.php"
+    own = attack(box, VICTIM, "include", path)
+    assert own["ok"] is True and own["data"] == f"SECRET-OF-{VICTIM}-INCLUDED", own
+    theirs = attack(box, ATTACKER, "include", path)
+    assert theirs["ok"] is False and not theirs.get("data"), theirs
 
 
 # -- Holes 2-4: databases and Redis ----------------------------------------------------------

@@ -434,6 +434,8 @@ def test_templates_carry_the_tuned_values(tree: tuple[Path, Tuning, dict[str, st
         "php/php.ini.j2": [
             f"memory_limit = {t.php.fpm_memory_limit_mib}M",
             f"opcache.memory_consumption = {t.php.opcache_memory_mib}",
+            "opcache.validate_permission = 1",
+            "opcache.validate_root = 1",
         ],
         "php/php-cli.ini.j2": [f"memory_limit = {t.php.cli_memory_limit_mib}M"],
         "mariadb/barracuda.cnf.j2": [
