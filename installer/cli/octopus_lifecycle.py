@@ -94,7 +94,7 @@ def site_upgrade(ctx: typer.Context, name: str = NAME, domain: str = DOMAIN,
             this.emit_json({"steps": report, "upgraded": failed is None
                             and len(report) == len(steps)})
     if failed is not None:
-        kept = f"; {upgrade.test_domain(domain)} is kept" if keep_clone and cloned else ""
+        kept = f"; {upgrade.trial_domain(domain)} is kept" if keep_clone and cloned else ""
         raise BarracudaError(f"upgrade of {domain} stopped: {failed}; the live site was not "
                              f"touched{kept}")
     this.say(f"{domain} is on platform {platform}")

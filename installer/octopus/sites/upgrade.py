@@ -39,7 +39,7 @@ TEST_LABEL = "upgrade-test"
 _PATH = re.compile(r"/[\x21-\x7e]*")
 
 
-def test_domain(domain: str) -> str:
+def trial_domain(domain: str) -> str:
     """The name of the live site's test clone."""
     return check_domain(f"{TEST_LABEL}.{domain}", "test clone")
 
@@ -67,7 +67,7 @@ def upgrade_steps(name: str, domain: str, platform: str, verify: Builder,
     """The runs of `site upgrade`, in order (see the module); `verify` is the platform's
     own verify (installer/octopus/platforms.py, which this package may not import)."""
     live = check_domain(domain)
-    test = test_domain(live)
+    test = trial_domain(live)
     checked = check_paths(paths)
     steps = [
         Step(1, f"verify platform {platform}", "platform-verify", verify),
