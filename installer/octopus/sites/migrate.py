@@ -137,6 +137,8 @@ def site_rename(name: str, domain: str, new_domain: str) -> Builder:
     def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         instance = model.existing(facts.target, name)
         wanted = check_domain(new_domain, "new name")
+        if wanted == check_domain(domain):
+            raise UsageError(f"{wanted} is already named so: give another name")
         found = {s.domain: s for s in model.sites(facts.target, instance)}
         site = found.get(check_domain(domain)) or found.get(wanted)
         if site is None:
