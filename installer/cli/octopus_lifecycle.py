@@ -13,7 +13,7 @@ import typer
 from installer.cli import options as opt
 from installer.cli.app import App, application
 from installer.cli.octopus_run import converge
-from installer.errors import BarracudaError, Declined
+from installer.errors import BarracudaError, Declined, Interrupted
 from installer.octopus import platforms
 from installer.octopus.names import check_instance_name
 from installer.octopus.sites import clone, migrate, upgrade
@@ -110,8 +110,8 @@ def _run(app: App, name: str, step: Step, report: list[dict[str, Any]]) -> str |
     except (BarracudaError, typer.Exit) as exc:
         why = str(exc) if isinstance(exc, BarracudaError) else "see the failed step above"
         report.append({"step": step.number, "what": step.what, "ok": False, "error": why})
-        if step.live:
-            raise
+        if step.live or isinstance(exc.__cause__, Interrupted):
+            raise  # the live move's own rollback said it all; a stop stops everything
         app.warn(f"step {step.number} failed: {why}")
         return f"step {step.number} ({step.what}) failed"
     report.append({"step": step.number, "what": step.what, "ok": True,

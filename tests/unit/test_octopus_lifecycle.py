@@ -258,3 +258,26 @@ def test_upgrade_dry_run_prints_every_step(lifecycle_root: Path) -> None:
     code, err = octo(lifecycle_root, "site", "upgrade", "o1", "a.example.org", "--platform",
                      "d7101", "--check-path", "node", "--dry-run")
     assert code == 2 and "--check-path 'node'" in err
+
+
+def test_upgrade_under_root_runs_the_steps_in_order(lifecycle_root: Path) -> None:
+    import json
+
+    root = lifecycle_root
+    result = run("octopus", "site", "upgrade", "o1", "a.example.org", "--platform", "d7101",
+                 "--json", "--root", str(root), "--yes")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert [(s["step"], s["ok"]) for s in report["steps"]] == [
+        (n, True) for n in (1, 2, 3, 4, 5, 6)] and report["upgraded"] is True
+    assert site_record(root, "a.example.org")["platform"] == "d7101"
+    assert not (root / "data/disk/o1/config/sites/upgrade-test.a.example.org.yml").exists()
+    assert "== the test clone passed: a.example.org moves now" in result.stderr
+    # A step that fails stops before the live site; the clone is removed all the same.
+    before = (root / "data/disk/o1/config/sites/a.example.org.yml").read_text()
+    code, err = octo(root, "site", "upgrade", "o1", "a.example.org", "--platform", "d795")
+    assert code != 0 and "stopped: step 3 (migrate upgrade-test.a.example.org to platform " \
+        "d795) failed; the live site was not touched" in err, err[-3000:]
+    assert "older than the site's 7.101" in err and "== step 5" in err and "== step 6" not in err
+    assert (root / "data/disk/o1/config/sites/a.example.org.yml").read_text() == before
+    assert not (root / "data/disk/o1/config/sites/upgrade-test.a.example.org.yml").exists()
