@@ -73,10 +73,13 @@ def site_upgrade(ctx: typer.Context, name: str = NAME, domain: str = DOMAIN,
     this.say(f"Upgrade of {domain} to platform {platform}, in {len(steps)} runs:")
     for step in steps:
         this.say(f"  {step.number}. {step.what}" + (" (the live site)" if step.live else ""))
+    inner = replace(this, options=replace(this.options, json=False))  # one JSON at the end
     if this.dry_run:
-        _dry_run(this, name, steps)
+        _dry_run(inner, name, steps)
+        if this.json:
+            this.emit_json({"steps": [{"step": s.number, "what": s.what, "live": s.live}
+                                      for s in steps]})
         return
-    inner = replace(this, options=replace(this.options, json=False))
     report: list[dict[str, Any]] = []
     failed: str | None = None
     cloned = False

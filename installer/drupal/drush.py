@@ -5,7 +5,7 @@
 * `DrushTool`: Drupal 8+ through the platform's own Drush (`vendor/bin/drush`, Drush 13 in
   the fixtures), run by the chosen PHP binary;
 * `D7Tool`: Drupal 7 through the tool's own `templates/drupal/d7tool.php`, which calls
-  Drupal 7's install, cron, cache, update and user APIs (no Drush needed).
+  Drupal 7's install, cron, cache, update, variable and user APIs (no Drush needed).
 
 Each verb returns an `Invocation` (argv, env, timeout) and has a `parse_*` method that reads
 the `Result` octopus got from running it and returns what it means, or raises

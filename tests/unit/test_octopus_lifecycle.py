@@ -112,7 +112,7 @@ def test_a_move_goes_to_drupal_of_the_same_family_never_older(
         platforms: dict[str, object]) -> None:
     state, site = platforms["state"], platforms["site"]
     assert isinstance(site, SiteRecord)
-    with pytest.raises(UsageError, match="older than the site's 7.101; code is never "
+    with pytest.raises(UsageError, match=r"older than the site's 7\.101; code is never "
                                          "downgraded"):
         destination(state, site, "d795", "migrate")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="another major version"):
@@ -123,7 +123,7 @@ def test_a_move_goes_to_drupal_of_the_same_family_never_older(
         destination(state, replace(site, hash_salt=""), "d7101", "clone")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="already on platform d7101"):
         moved(state, site, "d7101", site.domain)  # type: ignore[arg-type]
-    new, code = moved(state, site, "d7101", "b.example.org")  # type: ignore[arg-type]
+    new, _code = moved(state, site, "d7101", "b.example.org")  # type: ignore[arg-type]
     assert (new.domain, new.platform, new.db_name, new.db_password) == (
         "b.example.org", "d7101", "o1_a", "pw")
 
