@@ -93,7 +93,8 @@ def site_clone(name: str, source: str, new: str, platform: str = "") -> Builder:
             *converge(replace(loaded, state=after)),
             Component(f"{name}-clone-{domain}", [
                 DatabaseCopy(site.db_name, db_name),
-                SiteCopy(instance.site_dir(site), instance.site_dir(clone)),
+                SiteCopy(instance.site_dir(site), instance.site_dir(clone),
+                         f"{instance.root}/backups"),
             ], phase=Phase.DATA),
             Component(f"{name}-clone-database-{domain}", [
                 SiteDatabase(instance=instance, site=clone, platform=code,

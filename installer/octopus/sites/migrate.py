@@ -113,7 +113,7 @@ def site_migrate(name: str, domain: str, platform: str, new_domain: str = "") ->
             *converge(replace(loaded, state=after)),
             Component(f"{name}-move-{site.domain}", [
                 Maintenance(instance=instance, site=site, platform=old_code, php=php, on=True),
-                SiteCopy(old_dir, new_dir),
+                SiteCopy(old_dir, new_dir, f"{instance.root}/backups"),
             ], phase=Phase.DATA),
             Component(f"{name}-update-{new.domain}", [
                 SiteDatabase(instance=instance, site=new, platform=code, php=php,

@@ -26,13 +26,15 @@ KEPT_OUT = ("settings.php",)  # rendered again at the new place, never copied
 @dataclass
 class SiteCopy(Resource):
     """The site directory `source` copied to `dest` (owners, modes and times kept; its
-    settings.php left out: the run renders the new one). Staged beside `dest`, renamed
-    into place; a failed run removes it."""
+    settings.php left out: the run renders the new one). Copied into a root-only
+    directory, renamed into place (never over anything but an empty directory); a failed
+    run removes it."""
 
     changes_environment = True
 
     source: str
     dest: str
+    stage_in: str  # a root-only directory on the same filesystem (the instance's backups/)
 
     @property
     def id(self) -> str:
@@ -49,18 +51,24 @@ class SiteCopy(Resource):
                                     "modules and themes; not settings.php)")]
 
     def apply(self, ctx: Context, changes: list[Change]) -> None:
+        # Staged where the tenant cannot reach (the platform's sites/ is theirs: a name
+        # there could be a link by the time root copies into it), then renamed into place.
         real = ctx.target.path(self.dest)
-        stage = real.with_name(f".{real.name}.copying")
-        shutil.rmtree(stage, ignore_errors=True)
+        where = ctx.target.path(self.stage_in)
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+        top = Path(tempfile.mkdtemp(prefix=".copy-", dir=where))
+        stage = top / real.name
         try:
             ctx.runner.run(["cp", "-a", "--reflink=auto", "--", str(ctx.target.path(
                 self.source)), str(stage)], timeout=6 * 3600)
             for name in KEPT_OUT:
                 (stage / name).unlink(missing_ok=True)
-            os.replace(stage, real)
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
+            try:
+                os.rename(stage, real)
+            except OSError as exc:
+                raise ApplyError(f"cannot place {self.dest}: {exc.strerror}") from None
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
         ctx.journal.did(f"copied {self.source} to {self.dest}",
                         lambda: shutil.rmtree(real, ignore_errors=True))
 
