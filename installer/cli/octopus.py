@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from installer.cli import octopus_access, octopus_backup, octopus_certs
+from installer.cli import octopus_access, octopus_backup, octopus_certs, octopus_lifecycle
 from installer.cli import options as opt
 from installer.cli.app import App, application
 from installer.cli.entry import run_app
@@ -360,6 +360,7 @@ def site_remove(ctx: typer.Context, name: str = NAME,
 octopus_backup.register(app)
 octopus_certs.register(app)
 octopus_access.register(app)
+octopus_lifecycle.register(site_app)
 
 
 def main() -> None:

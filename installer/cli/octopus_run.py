@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from installer import __version__
+from installer.apply import Outcome
 from installer.cli.app import App
 from installer.cli.entry import exit_on_failures
 from installer.config import ignored_warning, load
@@ -27,9 +28,10 @@ def record(app: App, instance: str, command: str, summary: str) -> None:
 
 
 def converge(app: App, instance: str, command: str, build: Builder,
-             channel: str = "stable") -> None:
+             channel: str = "stable") -> Outcome | None:
     """Run `build` for `instance`; exit 1 when the summary counts failures. BOA keys in an
-    existing instance's config are named in one warning first, as barracuda does."""
+    existing instance's config are named in one warning first, as barracuda does. The
+    outcome (None when nothing was applied) serves a command made of several runs."""
     if instance in model.instance_names(Target(app.root)):
         cnf = Target(app.root).path(model.Instance(instance).config_file)
         warning = ignored_warning(load(cnf, profile="octopus"), "octopus")
@@ -39,3 +41,4 @@ def converge(app: App, instance: str, command: str, build: Builder,
     if outcome is not None:
         record(app, instance, command, outcome.summary())
     exit_on_failures(outcome)
+    return outcome

@@ -193,5 +193,21 @@ def restore_database(runner: Runner, source: Path, database: str, *,
         raise BackupError(f"loading {source.name} into {database} failed "
                           f"({piped.failure()})")
 
-__all__ = ["BackupError", "DumpRecord", "NoSpaceError", "dump_database", "restore_database",
-           "verify_dump"]
+
+def copy_database(runner: Runner, source: str, dest: str, *,
+                  timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Copy every table of `source` into `dest` (created when missing), streamed from the
+    dump straight into the client: the source is read in one transaction, never locked."""
+    execute(runner, [create_database(dest)])
+    stages = [["mariadb-dump", *DUMP_OPTIONS, "--", source],
+              ["mariadb", "--batch", "--max-allowed-packet=1G", f"--database={dest}"]]
+    try:
+        piped = runner.pipeline(stages, timeout=timeout)
+    except CommandError as exc:
+        raise BackupError(f"copying {source} into {dest}: {exc}") from None
+    if not piped.ok:
+        raise BackupError(f"copying {source} into {dest} failed ({piped.failure()})")
+
+
+__all__ = ["BackupError", "DumpRecord", "NoSpaceError", "copy_database", "dump_database",
+           "restore_database", "verify_dump"]

@@ -18,7 +18,7 @@ Modules:
   `settings_php(site)` and `credentials_php(...)`: the text of both files, and `new_hash_salt()`
   (made once, at install, and kept in the site's record).
 * `drush`    -- `DrupalTool.for_platform(platform)`: the same verbs (install, status, cron,
-  cache_rebuild, updatedb, user_login) on every core, through the platform's own
+  cache_rebuild, updatedb, user_login, maintenance) on every core, through the platform's own
   `vendor/bin/drush` on Drupal 8+ or the tool's own `d7tool.php` on Drupal 7, each returning an
   `Invocation` (argv, env, secret env names) and a parser for its result.
 

@@ -5,7 +5,7 @@
 * `DrushTool`: Drupal 8+ through the platform's own Drush (`vendor/bin/drush`, Drush 13 in
   the fixtures), run by the chosen PHP binary;
 * `D7Tool`: Drupal 7 through the tool's own `templates/drupal/d7tool.php`, which calls
-  Drupal 7's install, cron, cache, update and user APIs (no Drush needed).
+  Drupal 7's install, cron, cache, update, variable and user APIs (no Drush needed).
 
 Each verb returns an `Invocation` (argv, env, timeout) and has a `parse_*` method that reads
 the `Result` octopus got from running it and returns what it means, or raises
@@ -162,6 +162,10 @@ class DrupalTool(ABC):
     def user_login(self, *, uri: str) -> Invocation: ...
 
     @abstractmethod
+    def maintenance(self, *, uri: str, on: bool) -> Invocation:
+        """Drupal's own maintenance mode on or off (visitors get its 503 page)."""
+
+    @abstractmethod
     def parse_status(self, result: Result) -> SiteStatus: ...
 
     @abstractmethod
@@ -178,6 +182,9 @@ class DrupalTool(ABC):
 
     def parse_cache_rebuild(self, result: Result) -> None:
         self._require_ok(result, "cache rebuild")
+
+    def parse_maintenance(self, result: Result) -> None:
+        self._require_ok(result, "maintenance mode")
 
     def _install_names(self, uri: str, admin_password: str, profile: str, site_name: str,
                        site_mail: str, admin_mail: str) -> tuple[str, str, str]:
@@ -240,6 +247,10 @@ class D7Tool(DrupalTool):
 
     def user_login(self, *, uri: str) -> Invocation:
         return Invocation("user-login", self._argv(uri, "user-login"), timeout=120)
+
+    def maintenance(self, *, uri: str, on: bool) -> Invocation:
+        return Invocation("maintenance", self._argv(uri, "maintenance", f"--value={int(on)}"),
+                          timeout=120)
 
     @staticmethod
     def result_data(result: Result) -> dict[str, Any] | None:
@@ -342,6 +353,10 @@ class DrushTool(DrupalTool):
 
     def user_login(self, *, uri: str) -> Invocation:
         return Invocation("user-login", self._argv(uri, "user:login", "--no-browser"),
+                          timeout=120)
+
+    def maintenance(self, *, uri: str, on: bool) -> Invocation:
+        return Invocation("maintenance", self._argv(uri, "maint:set", str(int(on))),
                           timeout=120)
 
     def _require_ok(self, result: Result, what: str) -> dict[str, Any]:

@@ -16,6 +16,8 @@
  *   cache-clear  drupal_flush_all_caches().
  *   updatedb     every pending hook_update_N(), in dependency order.
  *   user-login   a one-time login link for uid 1 on --uri.
+ *   maintenance  --value=1 puts the site in Drupal's maintenance mode (visitors get its
+ *                503 page), --value=0 takes it out.
  *
  * Drupal's own output goes to stderr; the result is one line on stdout:
  *   BARRACUDA-JSON {"ok": true, ...}     (exit 0)
@@ -96,7 +98,7 @@ function bt_shutdown() {
 
 // Options may come before or after the command: --name=value only.
 $bt_known = array('root', 'uri', 'profile', 'locale', 'site-name', 'site-mail', 'account-name',
-  'account-mail', 'update-status');
+  'account-mail', 'update-status', 'value');
 $bt_options = array();
 $bt_words = array();
 $bt_bad = array();
@@ -112,7 +114,8 @@ foreach (array_slice($argv, 1) as $bt_arg) {
   }
 }
 $bt_command = count($bt_words) === 1 && !$bt_bad ? $bt_words[0] : '';
-$bt_commands = array('install', 'status', 'cron', 'cache-clear', 'updatedb', 'user-login');
+$bt_commands = array('install', 'status', 'cron', 'cache-clear', 'updatedb', 'user-login',
+  'maintenance');
 ini_set('display_errors', 'stderr');
 ob_start();
 register_shutdown_function('bt_shutdown');
@@ -404,6 +407,16 @@ switch ($bt_command) {
       drupal_flush_all_caches();
     }
     bt_result(array('ok' => TRUE, 'ran' => $ran, 'warnings' => $warnings));
+    break;
+
+  case 'maintenance':
+    $value = isset($bt_options['value']) ? $bt_options['value'] : '';
+    if ($value !== '0' && $value !== '1') {
+      bt_fail('maintenance needs --value=1 (on) or --value=0 (off)', 2);
+    }
+    bt_full($bt_host);
+    variable_set('maintenance_mode', (int) $value);
+    bt_result(array('ok' => TRUE, 'maintenance_mode' => $value === '1'));
     break;
 
   case 'user-login':

@@ -62,6 +62,8 @@ def test_d7_argv(d7: DrupalTool) -> None:
     for verb, word in (("status", "status"), ("cron", "cron"), ("cache_rebuild", "cache-clear"),
                        ("updatedb", "updatedb"), ("user_login", "user-login")):
         assert getattr(d7, verb)(uri="http://one.example.org").argv[-1] == word
+    assert d7.maintenance(uri="http://one.example.org", on=True).argv[-2:] == (
+        "maintenance", "--value=1")
 
 
 def test_d11_argv(d11: DrupalTool) -> None:
@@ -83,6 +85,8 @@ def test_d11_argv(d11: DrupalTool) -> None:
     assert d11.user_login(uri="https://one.example.org").argv[-2:] == ("user:login",
                                                                        "--no-browser")
     assert d11.updatedb(uri="https://one.example.org").argv[-2:] == ("updatedb", "--yes")
+    assert d11.maintenance(uri="https://one.example.org", on=False).argv[-2:] == (
+        "maint:set", "0")
 
 
 def test_refusals(d7: DrupalTool) -> None:
