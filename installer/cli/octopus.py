@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from installer.cli import octopus_backup
+from installer.cli import octopus_backup, octopus_state
 from installer.cli import options as opt
 from installer.cli.app import App, application
 from installer.cli.entry import run_app
@@ -325,7 +325,8 @@ def site_list(ctx: typer.Context, name: str = NAME) -> None:
     rows: list[dict[str, Any]] = [
         {"domain": s.domain, "platform": s.platform, "aliases": list(s.aliases),
          "database": s.db_name, "php": s.php or None, "type": s.kind or None,
-         "hsts": s.hsts, "cache_ttl": s.cache_ttl or None} for s in sites]
+         "hsts": s.hsts, "cache_ttl": s.cache_ttl or None, "disabled": s.disabled}
+        for s in sites]
     if this.json:
         this.emit_json({"instance": name, "sites": rows})
         return
@@ -333,7 +334,8 @@ def site_list(ctx: typer.Context, name: str = NAME) -> None:
         print("no sites")
     for row in rows:
         aliases = " ".join(row["aliases"])
-        print(f"{row['domain']:<32} {row['platform']:<20} {row['database']}  {aliases}")
+        state = "  DISABLED" if row["disabled"] else ""
+        print(f"{row['domain']:<32} {row['platform']:<20} {row['database']}  {aliases}{state}")
 
 
 @site_app.command("remove", cls=CONVERGE)
@@ -344,6 +346,7 @@ def site_remove(ctx: typer.Context, name: str = NAME,
 
 
 octopus_backup.register(app)
+octopus_state.register(site_app)
 
 
 def main() -> None:

@@ -82,6 +82,8 @@ def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: In
         instance=instance, config=cfg, platforms=records, sites=sites, codebases=codebases,
         instances=len(names), db_password=secrets.get(secret_name(instance)),
         redis=RedisCredentials(instance.name, secrets.get(redis_secret_name(instance))),
+        docroot_entries={p: codebase.entries(target, found)
+                         for p, found in codebases.items()},
         initial=dict(initial or {}),
         detected={p.name: model.platform_kind(target.path(instance.platform_dir(p.name)))
                   for p in model.platforms(target, instance) if p.kind == "auto"},
