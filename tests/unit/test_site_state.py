@@ -14,9 +14,11 @@ import yaml
 from installer.config import default_text
 from installer.config.cnf import parse_text
 from installer.config.schema import validate
-from installer.drupal.detect import DRUPAL, Platform
+from installer.drupal.detect import DRUPAL, DRUPAL7, Platform
+from installer.drupal.settings import RedisCredentials
 from installer.octopus.components import InstanceState, build_instance
 from installer.octopus.model import Instance, PlatformRecord, SiteRecord
+from installer.octopus.sites.verify import SiteHealth, health_component
 from installer.resources.files import File
 from tests.cli.test_cli import run
 from tests.unit.test_octopus import two_php_stack
@@ -46,7 +48,8 @@ def contents(root: Path) -> dict[str, bytes]:
 
 
 def basedir(vhost: str) -> list[str]:
-    found = set(re.findall(r'fastcgi_param PHP_ADMIN_VALUE "open_basedir=([^"]+)";', vhost))
+    pattern = r'fastcgi_param PHP_ADMIN_VALUE "open_basedir=([^"]+)";'
+    found: set[str] = set(re.findall(pattern, vhost))
     assert len(found) == 1, found  # every PHP location sends the same one
     return found.pop().split(":")
 
@@ -168,3 +171,33 @@ def test_bad_input_is_one_line_and_writes_nothing(d7root: Path, args: list[str],
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert contents(d7root) == before
+
+
+@pytest.mark.parametrize("module", [True, False])
+def test_redis_is_wired_only_when_the_platform_carries_the_module(module: bool) -> None:
+    top = "/data/disk/o1/platforms/d7"
+    platform = Platform(root=Path(top), core=DRUPAL7, version="7.101", major=7,
+                        docroot=Path(top), redis_module=Path(f"{top}/sites/all/modules/redis")
+                        if module else None)
+    site = SiteRecord(A, "d7", "o1_a", "o1_a", "pw", hash_salt="s" * 43, installed=True)
+    text = default_text("octopus", {"_PHP_FPM_VERSION": "8.2"})
+    state = InstanceState(
+        instance=Instance("o1"), instances=1, db_password="pw", sites=[site],
+        config=validate(parse_text(text, "/root/.o1.octopus.cnf"), profile="octopus"),
+        platforms=[PlatformRecord("d7", "/src", kind="drupal7")], codebases={"d7": platform},
+        redis=RedisCredentials("o1", "redis-pw"))
+    sites = next(c for c in build_instance(state, two_php_stack(), []) if c.name == "o1-sites")
+    settings = next(r for r in sites.resources if isinstance(r, File)
+                    and r.path.endswith("/settings.php")).wanted.decode()
+    credentials = next(r for r in sites.resources if isinstance(r, File)
+                       and r.path == f"/data/disk/o1/secrets/{A}.php").wanted.decode()
+    assert "'username' => 'o1'" in credentials  # the instance's Redis user, either way
+    wired = "$conf['cache_default_class'] = 'Redis_Cache';" in settings
+    assert wired is module
+    assert ("$conf['cache_prefix'] = 'o1:a.example.org:';" in settings) is module
+    assert ("'sites/all/modules/redis/redis.autoload.inc'" in settings) is module
+    # Drupal 7 goes back to its root at shutdown, which its open_basedir leaves out: only
+    # that warning is dropped.
+    assert "'chdir(): open_basedir restriction in effect. File(' . DRUPAL_ROOT . ')'" in settings
+    check = health_component(state, [site]).resources[0]
+    assert isinstance(check, SiteHealth) and check.redis_wired is module
