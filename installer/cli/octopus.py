@@ -13,7 +13,13 @@ from typing import Any, Optional
 
 import typer
 
-from installer.cli import octopus_access, octopus_backup, octopus_certs, octopus_lifecycle
+from installer.cli import (
+    octopus_access,
+    octopus_backup,
+    octopus_certs,
+    octopus_lifecycle,
+    octopus_state,
+)
 from installer.cli import options as opt
 from installer.cli.app import App, application
 from installer.cli.entry import run_app
@@ -336,7 +342,7 @@ def site_list(ctx: typer.Context, name: str = NAME) -> None:
     rows: list[dict[str, Any]] = [
         {"domain": s.domain, "platform": s.platform, "aliases": list(s.aliases),
          "database": s.db_name, "php": s.php or None, "type": s.kind or None,
-         "hsts": s.hsts, "cache_ttl": s.cache_ttl or None,
+         "hsts": s.hsts, "cache_ttl": s.cache_ttl or None, "disabled": s.disabled,
          **served_certificate(target, model.existing(target, name), s)} for s in sites]
     if this.json:
         this.emit_json({"instance": name, "sites": rows})
@@ -347,7 +353,7 @@ def site_list(ctx: typer.Context, name: str = NAME) -> None:
         aliases = " ".join(row["aliases"])
         print(f"{row['domain']:<32} {row['platform']:<20} {row['database']}  "
               f"{row['certificate_issuer'] or '-'} {row['certificate_expires'] or '-'}  "
-              f"{aliases}".rstrip())
+              f"{aliases}{'  DISABLED' if row['disabled'] else ''}".rstrip())
 
 
 @site_app.command("remove", cls=CONVERGE)
@@ -361,6 +367,7 @@ octopus_backup.register(app)
 octopus_certs.register(app)
 octopus_access.register(app)
 octopus_lifecycle.register(site_app)
+octopus_state.register(site_app)
 
 
 def main() -> None:

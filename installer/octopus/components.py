@@ -86,6 +86,8 @@ class InstanceState:
     https: certificate.HttpsDefaults = field(default_factory=certificate.HttpsDefaults)
     # Its FTP user's and clients' keys and grants (installer/octopus/access.py).
     access: tenant_access.AccessState = field(default_factory=tenant_access.AccessState)
+    # The names at the top of each placed platform's docroot (a site's PHP boundary).
+    docroot_entries: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def site_kind(self, site: SiteRecord) -> str:
         """The site's vhost type: its own choice, else its platform's (detected from the
@@ -350,6 +352,28 @@ def sites(state: InstanceState, stack: StackContext) -> Component:
     return Component(f"{i.name}-sites", resources, phase=Phase.SITES)
 
 
+def site_open_basedir(state: InstanceState, site: SiteRecord) -> list[str]:
+    """What the site's PHP may open, sent by its vhost with every request (the pool is the
+    instance's, shared by its sites): its platform, its own credentials file, the instance's
+    tmp and the machine's shared PHP directories. On Drupal 7 the platform comes without the
+    other sites' directories under sites/ (their settings.php, files and private files): its
+    docroot's entries but sites/, then sites/all, sites/sites.php and sites/NAME for each of
+    the site's names (the directories Drupal probes). Drupal 8 and later scan the docroot
+    itself for extensions, so they get the whole platform and only their own credentials."""
+    i = state.instance
+    octopus = load_profile("octopus")["php"]
+    docroot = i.docroot(site.platform, site.docroot)
+    entries = state.docroot_entries.get(site.platform)
+    if state.site_kind(site) == "drupal7" and entries and not site.docroot:
+        code = [f"{docroot}/{name}" for name in entries if name != "sites/"]
+        code += [f"{docroot}/sites/{name}/" for name in ("all", *site.names)]
+        code.append(f"{docroot}/sites/sites.php")
+    else:
+        code = [f"{i.platform_dir(site.platform)}/"]
+    own = [i.credentials_file(site.domain)] if state.managed_settings(site) else []
+    return [*code, *own, f"{i.root}/tmp/", *(f"{d}/" for d in octopus["shared_open_basedir"])]
+
+
 def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) -> Component:
     """The instance include (its upstreams and vhost.d) and one vhost per site; vhosts of
     sites no longer recorded are moved aside."""
@@ -384,6 +408,7 @@ def nginx(state: InstanceState, stack: StackContext, known_vhosts: list[str]) ->
                 "db_host": DB_HOST, "db_port": DB_PORT, "files_dir": files,
                 "private_dir": f"{i.site_dir(site)}/private", "paths": stack.paths,
                 "includes": site_includes(stack.paths), "nginx": profile,
+                "open_basedir": site_open_basedir(state, site),
             }))
     wanted = {i.vhost(s.domain) for s in state.sites}
     resources += [Absent(path, why="no site of this name is recorded", notify=reloaded)
@@ -432,15 +457,17 @@ def sites_answer(state: InstanceState, attempts: int = 30) -> Callable[[Context]
 def site_cron(state: InstanceState) -> Component:
     """Drupal's cron of every installed site, hourly, each site at its own minute (from its
     name, so the sites of a machine do not all start at once). The job starts as root only
-    to log a failure as an incident; Drupal's cron itself runs as the instance's user."""
+    to log a failure as an incident; Drupal's cron itself runs as the instance's user. A
+    disabled site has no job."""
     i = state.instance
     jobs = [CronJob(f"{i.name} {site.domain} drupal cron",
                     f"{zlib.crc32(site.domain.encode()) % 60} * * * *",
                     f"octopus site cron {i.name} {site.domain}")
-            for site in state.sites if site.installed and state.codebase(site) is not None]
+            for site in state.sites if site.installed and not site.disabled
+            and state.codebase(site) is not None]
     if not jobs:
         return Component(f"{i.name}-cron", [Absent(f"{CRON_DIR}/{i.cron_file}",
-                                                   why="no installed site")],
+                                                   why="no installed site enabled")],
                          phase=Phase.CLEANUP)
     return Component(f"{i.name}-cron", [cron_file(i.cron_file, jobs)], phase=Phase.CLEANUP)
 

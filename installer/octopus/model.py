@@ -172,6 +172,8 @@ class SiteRecord:
     hash_salt: str = ""
     installed: bool = False  # Drupal's installer ran (install.php is then denied)
     profile: str = ""  # the install profile it was installed with
+    # `octopus site disable`: Nginx answers 503 on every name, no cron; its data stays.
+    disabled: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -180,6 +182,10 @@ class SiteRecord:
     def dump(self) -> str:
         data = asdict(self)
         data["aliases"] = list(self.aliases)
+        if not self.disabled:
+            # Written only when set: an enabled site's record stays as earlier releases
+            # wrote it (no change at upgrade, readable again after a rollback).
+            del data["disabled"]
         return yaml.safe_dump(data, sort_keys=True)
 
 

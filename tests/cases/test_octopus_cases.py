@@ -39,7 +39,7 @@ from installer.converge import RunOptions, run_converge
 from installer.errors import BarracudaError, ChangesPending
 from installer.facts import Facts
 from installer.octopus import instances, platforms
-from installer.octopus.sites import add, remove, verify
+from installer.octopus.sites import add, remove, state, verify
 from installer.octopus.sites import set as settings_of
 from installer.octopus.sites.common import SiteSettings
 from installer.octopus.sites.install import InstallOptions
@@ -119,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--php", default="")
             p.add_argument("--install", action="store_true")
             p.add_argument("--profile", default="standard")
+    for sub in ("disable", "enable"):
+        p = site.add_parser(sub)
+        p.add_argument("name")
+        p.add_argument("domain")
     for sub in ("remove", "verify"):
         p = site.add_parser(sub)
         p.add_argument("name")
@@ -155,6 +159,8 @@ def builder(step: str, src: Path) -> tuple[str, Builder]:
             options = InstallOptions(a.profile) if a.install else None
             build = add.site_add(a.name, a.domain, a.platform, a.alias, a.php, settings,
                                  options)
+    elif command in ("site disable", "site enable"):
+        build = state.site_state(a.name, a.domain, command == "site disable")
     elif command == "site remove":
         build = remove.site_remove(a.name, a.domain)
     elif command == "site verify":

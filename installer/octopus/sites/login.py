@@ -59,8 +59,12 @@ def login_link(runner: Runner, target: Target, name: str, domain: str) -> str:
 
 def run_cron(runner: Runner, target: Target, name: str, domain: str,
              root: Path = Path("/")) -> None:
-    """Drupal's cron of one site; a failure is logged as an incident and raised."""
+    """Drupal's cron of one site; a failure is logged as an incident and raised. A disabled
+    site's cron does not run (its cron entry is gone; this refuses a leftover one)."""
     found = drupal_site(target, name, domain)
+    if found.site.disabled:
+        raise UsageError(f"{found.site.domain} is disabled: its cron does not run "
+                         f"(`octopus site enable {name} {found.site.domain}`)")
     drupal = tool(found.instance, found.platform, found.php)
     try:
         drupal.parse_cron(run_as(runner, found.instance, drupal.cron(uri=site_uri(found.site))))

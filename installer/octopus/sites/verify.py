@@ -8,7 +8,9 @@ what was fixed; a site that does not bootstrap fails the run with one line.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from installer.config import Config
 from installer.drupal.detect import Platform
@@ -24,6 +26,9 @@ from installer.octopus.sites.drupal import status
 from installer.plan import Builder, Component
 from installer.resources.base import Change, Context, Resource
 from installer.runlog import Redactor
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclass
@@ -45,6 +50,8 @@ class SiteHealth(Resource):
     @property
     def ok_reason(self) -> str:
         what = "Drupal bootstraps, " if self.platform is not None else ""
+        if self.site.disabled:
+            return what + "every name answers the site disabled page"
         return what + "the front page answers"
 
     def problem(self, ctx: Context) -> str | None:
@@ -56,6 +63,8 @@ class SiteHealth(Resource):
             self.found = found
             if not found.bootstrap:
                 return "Drupal does not bootstrap" + (f": {found.error}" if found.error else "")
+        if self.site.disabled:
+            return next(filter(None, map(disabled_page, self.site.names)), None)
         return front_page(self.site.domain)
 
     def check(self, ctx: Context) -> list[Change]:
@@ -74,40 +83,51 @@ class SiteHealth(Resource):
 def ask(domain: str, path: str) -> int | None:
     """The HTTP status of `path` on the site through Nginx, past the Speed Booster; None
     when nothing (or the default server) answers."""
-    import requests  # deferred, as in front_page
+    codes: list[int] = []
 
-    url = f"http://127.0.0.1{path}{'&' if '?' in path else '?'}nocache=1"
-    try:
-        response = requests.get(url, timeout=30, headers={"Host": domain},
-                                allow_redirects=False)
-    except requests.RequestException:
-        return None
-    if response.headers.get(DEFAULT_SERVER_HEADER) == "default":
-        return None
-    return response.status_code
+    def keep(response: requests.Response) -> None:
+        codes.append(response.status_code)
+
+    answer(domain, f"{path}{'&' if '?' in path else '?'}nocache=1", keep, attempts=1)
+    return codes[0] if codes else None
 
 
-def front_page(domain: str, attempts: int = 20) -> str | None:
-    """The front page through Nginx past the Speed Booster: answered by the site's own vhost
-    with no server error."""
-    import requests  # deferred: only this check needs it (see installer/stack/nginx.py)
+def answer(host: str, path: str, judge: Callable[[requests.Response], str | None],
+           attempts: int = 20) -> str | None:
+    """What is wrong with `host`'s answer to `path` through Nginx (`judge` says, once it is
+    the site's own vhost that answers), retried for a while; None when nothing is."""
+    import requests  # deferred: only these checks need it (see installer/stack/nginx.py)
 
-    problem = "no answer"
+    problem: str | None = "no answer"
     for _ in range(attempts):
         try:
-            response = requests.get("http://127.0.0.1/?nocache=1", timeout=30,
-                                    headers={"Host": domain}, allow_redirects=False)
+            response = requests.get(f"http://127.0.0.1{path}", timeout=30,
+                                    headers={"Host": host}, allow_redirects=False)
         except requests.RequestException as exc:
-            problem = f"front page: {exc}"
+            problem = str(exc)
         else:
-            if response.headers.get(DEFAULT_SERVER_HEADER) == "default":
-                problem = "front page answered by the default server"
-            elif response.status_code >= 500:
-                problem = f"front page answers HTTP {response.status_code}"
-            else:
+            problem = ("answered by the default server"
+                       if response.headers.get(DEFAULT_SERVER_HEADER) == "default"
+                       else judge(response))
+            if problem is None:
                 return None
         time.sleep(0.5)
     return problem
+
+
+def front_page(domain: str) -> str | None:
+    """The front page past the Speed Booster: answered with no server error."""
+    problem = answer(domain, "/?nocache=1", lambda r: f"answers HTTP {r.status_code}"
+                     if r.status_code >= 500 else None)
+    return f"front page {problem}" if problem else None
+
+
+def disabled_page(name: str) -> str | None:
+    """`name` answers the site disabled page: 503 with Retry-After."""
+    problem = answer(name, "/", lambda r: None if r.status_code == 503
+                     and "Retry-After" in r.headers else f"answers HTTP {r.status_code}, "
+                     "not the site disabled page")
+    return f"{name} {problem}" if problem else None
 
 
 def health_component(state: InstanceState, sites: list[SiteRecord]) -> Component:
