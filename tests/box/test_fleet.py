@@ -159,7 +159,8 @@ def fleet(box_prereqs: None, request: pytest.FixtureRequest,
            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_RETRY_FILES_ENABLED": "False",
            "ANSIBLE_COLLECTIONS_PATH": str(work / "collections"),
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp"), "ANSIBLE_FORKS": "2"}
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp"), "ANSIBLE_FORKS": "2",
+           "ANSIBLE_PIPELINING": "True"}
     boxes: list[Box] = []
     try:
         for _ in range(2):
@@ -244,9 +245,9 @@ def test_export_writes_a_verified_archive_and_leaves_the_site(fleet: Fleet) -> N
                  f"cd /data/disk/o1/platforms/d7 && php /tmp/node.php {SITE1} '{TITLE}' "
                  f"'{BODY}'"]).stdout.strip()
     assert nid == "1", nid
-    before = digest(a)
     code, body = page(a, SITE1, "/node/1")
     assert code == "200" and TITLE in body and BODY in body
+    before = digest(a)
     planned = json.loads(octopus(a, "site", "export", "o1", SITE1, "--to", ARCHIVE,
                                  "--dry-run", "--json").stdout)
     assert planned["pending"] == 1, planned
@@ -294,6 +295,7 @@ def test_import_refuses_a_wrong_platform_or_archive_in_one_line(fleet: Fleet) ->
     b.run(["sh", "-c", f"head -c $(($(stat -c %s {ARCHIVE}) / 2)) {ARCHIVE} > {damaged}"])
     cut = octopus(b, "site", "import", "o2", damaged, "--yes", check=False)
     assert cut.returncode != 0 and cut.stderr.count("\n") == 1, cut.stderr
+    assert "damaged.tar.zst" in cut.stderr and "cut short" in cut.stderr, cut.stderr
     assert digest(b) == before
 
 
@@ -311,6 +313,7 @@ def test_a_dump_that_does_not_verify_undoes_the_import(fleet: Fleet) -> None:
                      check=False)
     assert failed.returncode != 0, failed.stderr[-2000:]
     assert "sha256 does not match" in failed.stderr, failed.stderr[-2000:]
+    assert "is damaged" not in failed.stderr
     assert digest(b) == before
 
 

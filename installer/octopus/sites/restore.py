@@ -94,7 +94,8 @@ def open_source(runner: Runner, archive: Path, domain: str | None) -> Source:
     try:
         manifest = read_manifest(runner, archive)
     except Exception as exc:  # not a tar, not zstd, no manifest: one line, not a trace
-        raise ConfigError(f"{archive}: not an octopus archive ({str(exc)[:200]})") from None
+        raise ConfigError(f"{archive}: not an octopus archive, or damaged or cut short "
+                          f"({str(exc)[:200]})") from None
     held = " ".join(s["domain"] for s in manifest.get("sites", [])) or "none"
     wanted = [s for s in manifest.get("sites", [])
               if domain is None or domain in (s["domain"], *s["aliases"])]
@@ -112,7 +113,11 @@ def open_source(runner: Runner, archive: Path, domain: str | None) -> Source:
                      if p["name"] == site.platform), None)
     old = Instance(str(manifest["instance"]))
     tree = str(manifest["tree"])
-    members = _members(runner, archive)
+    try:
+        members = _members(runner, archive)
+    except Exception as exc:  # a cut or damaged archive: zstd or tar stops reading it
+        raise ConfigError(f"{archive.name} is damaged or cut short: nothing was taken from "
+                          f"it ({str(exc).splitlines()[0][:200]})") from None
     site_member = _member(tree, old.site_dir(site))
     if site_member is None or site_member not in members:
         raise ConfigError(f"{archive.name} does not hold the files of {site.domain}")

@@ -160,3 +160,27 @@ def tool(module: Any, name: str) -> str:
     """The path of `barracuda` or `octopus` on the managed host."""
     path: str = module.get_bin_path(name, required=True, opt_dirs=["/usr/local/sbin"])
     return path
+
+
+def apply(module: Any, commands: list[Argv]) -> None:
+    """Run the converges `commands` in order and end the task with what they did."""
+    outcome = Outcome()
+    for argv in commands:
+        converge(module, outcome, argv)
+    module.exit_json(**outcome.result(module._diff))
+
+
+def listed(module: Any, octopus: str, instance: str, what: str) -> list[dict[str, Any]] | None:
+    """The rows of `octopus WHAT list INSTANCE --json` (platforms or sites), None when the
+    instance does not exist. A present state on a missing instance in check mode ends the
+    task here as "would change" (the instance comes in the same run); an absent state on a
+    missing instance, as unchanged."""
+    if instance in query(module, [octopus, "list"]).get("instances", []):
+        rows: list[dict[str, Any]] = query(module, [octopus, what, "list", instance]).get(
+            f"{what}s", [])
+        return rows
+    present = module.params["state"] == "present"
+    if module.check_mode or not present:
+        module.exit_json(changed=present, commands=[], changes=[],
+                         msg=f"instance {instance} does not exist (yet)")
+    return None

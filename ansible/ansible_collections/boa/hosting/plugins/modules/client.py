@@ -34,9 +34,8 @@ from typing import Any  # noqa: E402
 
 from ansible_collections.boa.hosting.plugins.module_utils.tool import (  # noqa: E402
     Argv,
-    Outcome,
     add_option,
-    converge,
+    apply,
     tool,
 )
 
@@ -66,11 +65,7 @@ def main() -> None:
     from ansible.module_utils.basic import AnsibleModule
 
     module = AnsibleModule(argument_spec=SPEC, supports_check_mode=True)
-    octopus = tool(module, "octopus")
-    outcome = Outcome()
-    for argv in commands(octopus, module.params):
-        converge(module, outcome, argv)
-    module.exit_json(**outcome.result(module._diff))
+    apply(module, commands(tool(module, "octopus"), module.params))
 
 
 if __name__ == "__main__":

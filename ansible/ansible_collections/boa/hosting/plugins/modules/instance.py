@@ -32,9 +32,8 @@ from typing import Any  # noqa: E402
 
 from ansible_collections.boa.hosting.plugins.module_utils.tool import (  # noqa: E402
     Argv,
-    Outcome,
     add_option,
-    converge,
+    apply,
     query,
     tool,
 )
@@ -70,10 +69,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=SPEC, supports_check_mode=True)
     octopus = tool(module, "octopus")
     exists = module.params["name"] in query(module, [octopus, "list"]).get("instances", [])
-    outcome = Outcome()
-    for argv in commands(octopus, module.params, exists):
-        converge(module, outcome, argv)
-    module.exit_json(**outcome.result(module._diff))
+    apply(module, commands(octopus, module.params, exists))
 
 
 if __name__ == "__main__":

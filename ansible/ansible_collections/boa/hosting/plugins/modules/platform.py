@@ -31,10 +31,9 @@ from typing import Any  # noqa: E402
 
 from ansible_collections.boa.hosting.plugins.module_utils.tool import (  # noqa: E402
     Argv,
-    Outcome,
     add_option,
-    converge,
-    query,
+    apply,
+    listed,
     tool,
 )
 
@@ -68,20 +67,9 @@ def main() -> None:
                            mutually_exclusive=[("path", "git")])
     octopus = tool(module, "octopus")
     params = module.params
-    outcome = Outcome()
-    instances = query(module, [octopus, "list"]).get("instances", [])
-    if params["instance"] not in instances and (module.check_mode
-                                                or params["state"] == "absent"):
-        # Nothing to read yet: the instance comes in this run (check mode) or is gone.
-        module.exit_json(changed=params["state"] == "present", commands=[], changes=[],
-                         msg=f"instance {params['instance']} does not exist (yet)")
-    exists = False
-    if params["instance"] in instances:
-        listed = query(module, [octopus, "platform", "list", params["instance"]])
-        exists = any(p.get("name") == params["name"] for p in listed.get("platforms", []))
-    for argv in commands(octopus, params, exists):
-        converge(module, outcome, argv)
-    module.exit_json(**outcome.result(module._diff))
+    rows = listed(module, octopus, params["instance"], "platform") or []
+    exists = any(p.get("name") == params["name"] for p in rows)
+    apply(module, commands(octopus, params, exists))
 
 
 if __name__ == "__main__":

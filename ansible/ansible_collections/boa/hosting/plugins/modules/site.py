@@ -63,11 +63,10 @@ from typing import Any  # noqa: E402
 
 from ansible_collections.boa.hosting.plugins.module_utils.tool import (  # noqa: E402
     Argv,
-    Outcome,
     add_option,
     add_switch,
-    converge,
-    query,
+    apply,
+    listed,
     tool,
 )
 
@@ -137,21 +136,10 @@ def main() -> None:
                            required_if=[("state", "exported", ("archive",))])
     octopus = tool(module, "octopus")
     params = module.params
-    outcome = Outcome()
-    instances = query(module, [octopus, "list"]).get("instances", [])
-    if params["instance"] not in instances and (module.check_mode
-                                                or params["state"] == "absent"):
-        module.exit_json(changed=params["state"] == "present", commands=[], changes=[],
-                         msg=f"instance {params['instance']} does not exist (yet)")
-    exists = False
-    if params["instance"] in instances:
-        listed = query(module, [octopus, "site", "list", params["instance"]])
-        wanted = params["domain"].lower()
-        exists = any(wanted == s.get("domain") or wanted in s.get("aliases", [])
-                     for s in listed.get("sites", []))
-    for argv in commands(octopus, params, exists):
-        converge(module, outcome, argv)
-    module.exit_json(**outcome.result(module._diff))
+    wanted = params["domain"].lower()
+    rows = listed(module, octopus, params["instance"], "site") or []
+    exists = any(wanted == s.get("domain") or wanted in s.get("aliases", []) for s in rows)
+    apply(module, commands(octopus, params, exists))
 
 
 if __name__ == "__main__":
