@@ -79,9 +79,10 @@ def test_diff_mode_shows_the_tools_diffs() -> None:
     assert changes[0]["component"] == "o1-nginx"
     assert tool.diff_of(changes) == [{"before_header": "file:/x.conf",
                                       "after_header": "file:/x.conf",
-                                      "prepared": "--- a\n+++ b\n-old\n+new\n"}]
-    # A change without a file diff is shown by its action and reason.
-    assert tool.diff_of(tool.changes_of(PLANNED))[0]["prepared"] == "create: missing\n"
+                                      "prepared": "file:/x.conf: update: content\n"
+                                                  "--- a\n+++ b\n-old\n+new\n"}]
+    # A change without a file diff is shown by its resource, action and reason.
+    assert tool.diff_of(tool.changes_of(PLANNED))[0]["prepared"] == "db:o1_x: create: missing\n"
 
 
 def test_the_last_json_document_of_stdout_is_read() -> None:

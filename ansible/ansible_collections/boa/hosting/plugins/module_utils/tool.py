@@ -67,12 +67,15 @@ def changed_of(payload: dict[str, Any]) -> bool:
 
 
 def diff_of(changes: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Ansible's diff entries: one per change, the tool's unified diff when it has one,
-    else its action and reason."""
+    """Ansible's diff entries: one per change, a line naming the resource, the action and
+    the reason, then the tool's diff as the tool shows it (a secret file's content is
+    never shown by the tool, so not here either)."""
     entries = []
     for change in changes:
         resource = str(change.get("resource", ""))
-        text = change.get("diff") or f"{change.get('action', '')}: {change.get('reason', '')}\n"
+        text = f"{resource}: {change.get('action', '')}: {change.get('reason', '')}\n"
+        if change.get("diff"):
+            text += str(change["diff"])
         entries.append({"before_header": resource, "after_header": resource,
                         "prepared": text if text.endswith("\n") else text + "\n"})
     return entries
