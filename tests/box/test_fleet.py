@@ -217,7 +217,7 @@ def test_check_diff_shows_the_planned_changes_and_changes_nothing(fleet: Fleet) 
     # content, and so does the module.
     for site in (SITE1, SITE2):
         assert re.search(rf"vhost\.d/{re.escape(site)}\.conf: update: .*\n\(secret content "
-                         "not shown\)", checked.stdout), checked.stdout[-6000:]
+                         r"not shown\)", checked.stdout), checked.stdout[-6000:]
         assert f"config/sites/{site}.yml: update" in checked.stdout
     assert (digest(fleet.a), digest(fleet.b)) == before
 
