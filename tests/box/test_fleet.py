@@ -250,12 +250,12 @@ def test_export_writes_a_verified_archive_and_leaves_the_site(fleet: Fleet) -> N
     assert nid == "1", nid
     code, body = page(a, SITE1, "/node/1")
     assert code == "200" and TITLE in body and BODY in body
+    a.run(["mkdir", "-p", "/root/move"])
     before = digest(a)
     planned = json.loads(octopus(a, "site", "export", "o1", SITE1, "--to", ARCHIVE,
                                  "--dry-run", "--json").stdout)
     assert planned["pending"] == 1, planned
     assert a.run(["test", "-e", ARCHIVE], check=False).returncode == 1
-    a.run(["mkdir", "-p", "/root/move"])
     made = octopus(a, "site", "export", "o1", SITE1, "--to", ARCHIVE, "--yes", "--json")
     results = json.loads(made.stdout)["results"]
     assert [r["status"] for r in results] == ["changed"], results
