@@ -18,6 +18,7 @@ from installer.cli import (
     octopus_backup,
     octopus_certs,
     octopus_lifecycle,
+    octopus_move,
     octopus_state,
 )
 from installer.cli import options as opt
@@ -368,6 +369,7 @@ octopus_certs.register(app)
 octopus_access.register(app)
 octopus_lifecycle.register(site_app)
 octopus_state.register(site_app)
+octopus_move.register(site_app)
 
 
 def main() -> None:

@@ -28,10 +28,18 @@ def backup_instance(runner: Runner, target: Target, name: str,
             raise ConfigError(f'instance {name} has no site "{domain}" (sites: {known})')
         site = chosen[0]
         dest = target.path(f"{instance.root}/backups/{archive_name(site.domain)}")
-        return make_archive(runner, target, dest, kind="site", instance=instance, sites=[site],
-                            platforms=[p for p in platforms if p.name == site.platform],
-                            tree=instance.site_dir(site), extra_files=[instance.config_file])
+        return site_archive(runner, target, instance, site, dest)
     dest = target.path(f"{instance.root}/backups/{archive_name(name)}")
     return make_archive(runner, target, dest, kind="instance", instance=instance, sites=sites,
                         platforms=platforms, tree=f"{instance.root}/platforms",
                         extra_files=[instance.config_file])
+
+
+def site_archive(runner: Runner, target: Target, instance: model.Instance,
+                 site: model.SiteRecord, dest: Path) -> Path:
+    """The archive of one site (`octopus backup oN DOMAIN`, `octopus site export`): its
+    directory, its database, its platform and site records."""
+    platforms = model.platforms(target, instance)
+    return make_archive(runner, target, dest, kind="site", instance=instance, sites=[site],
+                        platforms=[p for p in platforms if p.name == site.platform],
+                        tree=instance.site_dir(site), extra_files=[instance.config_file])

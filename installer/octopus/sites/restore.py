@@ -32,7 +32,7 @@ from installer.facts import Facts
 from installer.octopus import model
 from installer.octopus.archive import read_manifest
 from installer.octopus.components import Phase
-from installer.octopus.loader import load_instance
+from installer.octopus.loader import Loaded, load_instance
 from installer.octopus.model import Instance, PlatformRecord, SiteRecord
 from installer.octopus.names import check_domain, db_identifier
 from installer.octopus.sites.common import (
@@ -86,16 +86,23 @@ def _record_from(runner: Runner, archive: Path, domain: str) -> dict[str, Any] |
     return data if isinstance(data, dict) else None
 
 
-def open_source(runner: Runner, archive: Path, domain: str) -> Source:
+def open_source(runner: Runner, archive: Path, domain: str | None) -> Source:
+    """The site `domain` of `archive` (None: its only site), every member listed through
+    zstd first (which checks the frames' checksums)."""
     if not archive.is_file():
         raise ConfigError(f"{archive}: no such archive")
     try:
         manifest = read_manifest(runner, archive)
     except Exception as exc:  # not a tar, not zstd, no manifest: one line, not a trace
-        raise ConfigError(f"{archive}: not an octopus archive ({str(exc)[:200]})") from None
-    wanted = [s for s in manifest.get("sites", []) if domain in (s["domain"], *s["aliases"])]
+        raise ConfigError(f"{archive}: not an octopus archive, or damaged or cut short "
+                          f"({str(exc)[:200]})") from None
+    held = " ".join(s["domain"] for s in manifest.get("sites", [])) or "none"
+    wanted = [s for s in manifest.get("sites", [])
+              if domain is None or domain in (s["domain"], *s["aliases"])]
+    if domain is None and len(wanted) != 1:
+        raise ConfigError(f"{archive.name} holds {len(wanted)} sites ({held}), not one: "
+                          "bring one in with `octopus restore oN DOMAIN ARCHIVE`")
     if not wanted:
-        held = " ".join(s["domain"] for s in manifest.get("sites", [])) or "none"
         raise ConfigError(f"{archive.name} holds no site {domain} (sites: {held})")
     data = dict(wanted[0])
     recorded = _record_from(runner, archive, data["domain"]) or {}
@@ -106,7 +113,11 @@ def open_source(runner: Runner, archive: Path, domain: str) -> Source:
                      if p["name"] == site.platform), None)
     old = Instance(str(manifest["instance"]))
     tree = str(manifest["tree"])
-    members = _members(runner, archive)
+    try:
+        members = _members(runner, archive)
+    except Exception as exc:  # a cut or damaged archive: zstd or tar stops reading it
+        raise ConfigError(f"{archive.name} is damaged or cut short: nothing was taken from "
+                          f"it ({str(exc).splitlines()[0][:200]})") from None
     site_member = _member(tree, old.site_dir(site))
     if site_member is None or site_member not in members:
         raise ConfigError(f"{archive.name} does not hold the files of {site.domain}")
@@ -259,16 +270,11 @@ def restore_site(name: str, domain: str, archive: str) -> Builder:
         same = old.db_password and str(source.manifest["instance"]) == name
         if same:
             site = old
+            redactor.add(site.db_password)
+            if any(s.db_name == site.db_name for s in state.sites):
+                raise ConfigError(f"database {site.db_name} is taken in instance {name}")
         else:
-            password = generate(int(state.config["_STRONG_PASSWORDS"]))
-            site = replace(old, db_name=db_identifier(name, old.domain, DB_NAME_MAX),
-                           db_user=db_identifier(name, old.domain, DB_USER_MAX),
-                           db_password=password)
-        redactor.add(site.db_password)
-        if not same:
-            check_database_free(facts, site.db_name, site.db_user)
-        elif any(s.db_name == site.db_name for s in state.sites):
-            raise ConfigError(f"database {site.db_name} is taken in instance {name}")
+            site = new_credentials(facts, loaded, old, redactor)
         platforms = list(state.platforms)
         placed: list[Resource] = []
         if not any(p.name == old.platform for p in platforms):
@@ -285,12 +291,33 @@ def restore_site(name: str, domain: str, archive: str) -> Builder:
                     f"instance {name} has no platform {old.platform}, the archive holds only "
                     f"the site, and the platform's source {source.platform.source} is gone: "
                     "add the platform with `octopus platform add` first")
-        state = replace(state, sites=[*state.sites, site], platforms=platforms)
-        out = converge(replace(loaded, state=state))
-        if placed:
-            out.append(Component(f"{name}-restore-platform", placed, phase=Phase.CODE))
-        out.append(Component(f"{name}-restore-{site.domain}",
-                             [RestoredSite(source, instance, site)], phase=Phase.DATA))
-        return out
+        return brought_in(loaded, source, site, platforms, placed)
 
     return build
+
+
+def new_credentials(facts: Facts, loaded: Loaded, site: SiteRecord,
+                    redactor: Redactor) -> SiteRecord:
+    """`site` with a database, account and password of its own in `loaded`'s instance,
+    none of them used on this server yet."""
+    name = loaded.instance.name
+    password = generate(int(loaded.state.config["_STRONG_PASSWORDS"]))
+    redactor.add(password)
+    fresh = replace(site, db_name=db_identifier(name, site.domain, DB_NAME_MAX),
+                    db_user=db_identifier(name, site.domain, DB_USER_MAX), db_password=password)
+    check_database_free(facts, fresh.db_name, fresh.db_user)
+    return fresh
+
+
+def brought_in(loaded: Loaded, source: Source, site: SiteRecord,
+               platforms: list[PlatformRecord], placed: list[Resource]) -> list[Component]:
+    """The instance converged with `site` added, its files and database placed from
+    `source` (and `placed`, the platform's code, before the platforms)."""
+    name = loaded.instance.name
+    state = replace(loaded.state, sites=[*loaded.state.sites, site], platforms=platforms)
+    out = converge(replace(loaded, state=state))
+    if placed:
+        out.append(Component(f"{name}-restore-platform", placed, phase=Phase.CODE))
+    out.append(Component(f"{name}-restore-{site.domain}",
+                         [RestoredSite(source, loaded.instance, site)], phase=Phase.DATA))
+    return out
