@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from installer.cli import octopus_backup
+from installer.cli import octopus_backup, octopus_ftp
 from installer.cli import options as opt
 from installer.cli.app import App, application
 from installer.cli.entry import run_app
@@ -344,6 +344,8 @@ def site_remove(ctx: typer.Context, name: str = NAME,
 
 
 octopus_backup.register(app)
+octopus_ftp.register(octopus_ftp.client_app)
+app.add_typer(octopus_ftp.client_app, name="client")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from installer.config.text import shown
 from installer.data import load_profile
 from installer.errors import ConfigError, UsageError
 from installer.facts import Facts
-from installer.octopus import model
+from installer.octopus import ftp_password, model
 from installer.octopus.archive import Archive, archive_name, make_archive
 from installer.octopus.components import Phase
 from installer.octopus.loader import (
@@ -134,6 +134,7 @@ def remove(name: str, force: bool) -> Builder:
                 redis.RedisUser(user=name, socket=stack.paths["redis_socket"],
                                 admin_password=stack.redis_password, present=False),
             ], phase=Phase.CLEANUP),
+            *ftp_password.forget(facts, instance),  # its FTPS logins go with its accounts
         ]
 
     return build
