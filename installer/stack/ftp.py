@@ -158,6 +158,7 @@ class PureDb(Resource):
         passwd = ctx.target.path(self.passwd)
         if not passwd.is_file():
             write_atomic(passwd, b"", mode=0o600)
+            ctx.state.record(self.passwd, _sha(b""))  # ours: the logins file replaces it
         ctx.runner.run(["pure-pw", "mkdb", self.pdb, "-f", self.passwd], timeout=120)
         write_atomic(ctx.target.path(self.stamp), (self._source_sha(ctx) + "\n").encode(),
                      mode=0o600)
@@ -207,7 +208,7 @@ def _probe(port: int, cert_pem: str) -> str | None:
             return f"greeting {greeting!r}"
         sock.sendall(b"USER barracuda-health\r\n")
         answer = _reply(stream)
-        if not answer.startswith("5"):
+        if answer[:1] not in ("4", "5"):  # 421 (reconnect with TLS) or 530
             return f"a clear login is not refused: {answer!r}"
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         stream = sock.makefile("rb")

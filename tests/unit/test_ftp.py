@@ -4,6 +4,7 @@ login, the logins file, and `octopus client passwd` / `octopus remove` under --r
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,7 +46,7 @@ def test_directives_require_tls_chroot_and_only_the_logins_database() -> None:
     assert conf["NoAnonymous"] == "yes"
     assert (conf["PAMAuthentication"], conf["UnixAuthentication"]) == ("no", "no")
     assert conf["PureDB"] == PROFILE["puredb"]
-    assert conf["Umask"] == "117:007"  # 0660 files, 0770 directories: the group reads
+    assert conf["Umask"] == "117 007"  # 0660 files, 0770 directories: the group reads
     low, high = load_profile("firewall")["ftp"]["passive"]
     assert conf["PassivePortRange"] == f"{low} {high}"  # the firewall's range, one place
     assert "VIRTUALCHROOT=false" in ftp.defaults_text()
@@ -90,6 +91,8 @@ def test_puredb_is_built_when_the_logins_file_changed(tmp_path: Path) -> None:
     assert [c.action for c in db.check(ctx)] == ["build"]
     db.apply(ctx, db.check(ctx))
     assert (tmp_path / "etc/p.passwd").read_text() == ""  # no login yet: an empty file
+    # ... recorded as ours, so the logins file of octopus replaces it without a .orig copy.
+    assert ctx.state.get("/etc/p.passwd") == hashlib.sha256(b"").hexdigest()
     assert runner.calls[-1] == ["pure-pw", "mkdb", "/etc/p.pdb", "-f", "/etc/p.passwd"]
     (tmp_path / "etc/p.pdb").write_bytes(b"PDB")
     assert db.check(ctx) == []
