@@ -17,6 +17,7 @@ from installer.cli import (
     octopus_access,
     octopus_backup,
     octopus_certs,
+    octopus_ftp,
     octopus_lifecycle,
     octopus_move,
     octopus_state,
@@ -370,6 +371,7 @@ octopus_access.register(app)
 octopus_lifecycle.register(site_app)
 octopus_state.register(site_app)
 octopus_move.register(site_app)
+octopus_ftp.register(octopus_access.client_app)
 
 
 def main() -> None:

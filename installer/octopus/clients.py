@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from installer.config import Config
 from installer.facts import Facts
-from installer.octopus import access, model
+from installer.octopus import access, ftp_password, model
 from installer.octopus.components import Phase
 from installer.octopus.loader import Loaded, load_instance
 from installer.octopus.sites.common import converge, secret_component
@@ -59,6 +59,8 @@ def client_remove(name: str, client: str) -> Builder:
             r for r in loaded.state.access.records if r.account != record.account])
         gone = access.removal(instance, loaded.state.sites, record.account)
         return [*_run(loaded, kept),
-                Component(f"{name}-client-{client}", gone, phase=Phase.CLEANUP)]
+                Component(f"{name}-client-{client}", gone, phase=Phase.CLEANUP),
+                # its FTPS login goes with the account
+                *ftp_password.forget(facts, instance, (record.account,))]
 
     return build

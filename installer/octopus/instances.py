@@ -13,7 +13,7 @@ from installer.config.text import shown
 from installer.data import load_profile
 from installer.errors import ConfigError, UsageError
 from installer.facts import Facts
-from installer.octopus import access, model
+from installer.octopus import access, ftp_password, model
 from installer.octopus.archive import Archive, archive_name, make_archive
 from installer.octopus.components import Phase
 from installer.octopus.loader import (
@@ -135,6 +135,7 @@ def remove(name: str, force: bool) -> Builder:
                                 admin_password=stack.redis_password, present=False),
                 *access.instance_removal(instance, state.access),
             ], phase=Phase.CLEANUP),
+            *ftp_password.forget(facts, instance),  # its FTPS logins go with its accounts
         ]
 
     return build

@@ -11,7 +11,18 @@ from installer.plan import Component
 from installer.resources.files import Directory
 from installer.resources.system import Packages
 from installer.runlog import Redactor
-from installer.stack import backup, base, firewall, mariadb, nginx, php, redis, schedule, ssh
+from installer.stack import (
+    backup,
+    base,
+    firewall,
+    ftp,
+    mariadb,
+    nginx,
+    php,
+    redis,
+    schedule,
+    ssh,
+)
 from installer.stack import monitor as monitor_stack
 from installer.stack.context import StackContext
 from installer.stack.release import Release
@@ -102,6 +113,7 @@ def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         *(php.component(stack, version) for version in versions),
         php.cli_component(stack),
         nginx.component(stack),
+        *ftp.build_components(config, stack),
         *firewall.build_components(config, facts),
         ssh.component(config),
         backup.component(config),
