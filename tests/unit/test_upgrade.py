@@ -388,16 +388,16 @@ def test_rollback_restores_the_last_snapshot_then_the_one_before(tmp_path: Path)
                                          r"rolled back already .* newest first: "
                                          r"20260101-000000-up-stable \(name one with --run\)$"):
         choose(ctx.target)
-    with pytest.raises(UsageError, match="^20260102-000000-up-stable was rolled back already"):
+    with pytest.raises(UsageError, match=r"^20260102-000000-up-stable was rolled back already"):
         choose(ctx.target, "20260102-000000-up-stable")
-    with pytest.raises(UsageError, match="^no run named 2026 in "):
+    with pytest.raises(UsageError, match=r"^no run named 2026 in "):
         choose(ctx.target, "2026")
     assert choose(ctx.target, "20260101-000000-up-stable") == older.directory
     assert preview(ctx, older.directory, components).paths == ["/etc/demo.conf"]
     restore(ctx, older.directory, components)
     assert (tmp_path / "etc/demo.conf").read_text() == "v1\n"
     assert last_snapshot(ctx.target) is None
-    with pytest.raises(UsageError, match="rolled back already .*no other run can be rolled"):
+    with pytest.raises(UsageError, match=r"rolled back already .*no other run can be rolled"):
         choose(ctx.target)
 
 
