@@ -5,7 +5,6 @@
   own processes only, never another tenant's (processes of o2's users are the target).
 * The firewall's allow and deny lists, end to end through `barracuda firewall allow|deny`:
   a denied address is dropped, an allowed one is served and never banned.
-* An SSH password brute force is banned (without systemd too: sshd's auth.log).
 * A site added after the firewall was installed is guarded at once: a login brute force
   against it is banned (fail2ban reads the new site's access log from `site add` on).
 * A codebase placed with `platform add` that links another instance's files: never served.
@@ -22,7 +21,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.box import test_firewall
 from tests.box.boxes import Box
 from tests.box.conftest import installed_box, octopus
 from tests.box.plugin import selected_variants
@@ -52,8 +50,6 @@ INDEX_PHP = "<?php echo 'ok ' . $_SERVER['HTTP_HOST'];\n"
 def box(box_prereqs: None, request: pytest.FixtureRequest) -> Iterator[Box]:
     kind, _, release = str(request.param).partition("-")
     with installed_box(request.config, kind=kind, release=release) as installed:
-        installed.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                       "openssh-server"], timeout=900)
         # Short windows; bans of two minutes, lifted by the tests (a slow box must still
         # see a ban before it expires).
         set_profile(installed, {**OVERRIDE, "bantime_s": 120})
@@ -157,13 +153,6 @@ def test_a_site_added_after_the_firewall_is_guarded_at_once(
     assert http(a, 2) is None
     box.run(["barracuda", "firewall", "unban", a.address])
     assert http(a) is not None
-
-
-def test_an_ssh_brute_force_is_banned(box: Box, net: tuple[Client, Client]) -> None:
-    """With systemd, sshd's failures come from the journal; without it, from the auth.log
-    rsyslog writes (both run by the firewall's converge)."""
-    a, b = net
-    test_firewall.test_an_ssh_password_brute_force_is_banned(box, (a, b, b))
 
 
 def test_the_ruleset_is_loaded_at_boot(box: Box, net: tuple[Client, Client]) -> None:
