@@ -28,6 +28,7 @@ from installer.errors import (
     ChangesPending,
     Declined,
     PreflightError,
+    RollbackError,
     UsageError,
 )
 from installer.facts import Facts
@@ -231,8 +232,10 @@ def run_converge(options: RunOptions, console: Console, command: str, build: Bui
                                            **(record or {}), **snapshot})
         try:
             outcome = Applier(ctx, checkpoint, console.progress).run(components)
+        except RollbackError:
+            raise  # not put back whole: its checkpoint stays as it is, for a rollback
         except BarracudaError:
-            if snapshot is not None and directory.is_dir():  # the Applier put it back
+            if directory.is_dir():  # the Applier put it back: nothing of it to roll back
                 directory.rename(directory.with_name(directory.name + ROLLED_BACK))
             raise
         ctx.state.save()

@@ -67,7 +67,8 @@ class Sysv:
         return self._service(name, "status", check=False)
 
     def is_enabled(self, name: str) -> bool:
-        return bool(glob.glob(f"/etc/rc[2345].d/S[0-9][0-9]{name}"))
+        # rcS.d: started once at boot, before the multi-user runlevels (a firewall)
+        return bool(glob.glob(f"/etc/rc[S2345].d/S[0-9][0-9]{name}"))
 
     def enable(self, name: str) -> None:
         self.runner.run(["update-rc.d", name, "defaults"], timeout=60)

@@ -14,6 +14,9 @@ from installer.cli.entry import exit_on_failures
 from installer.upgrade import workflow
 
 MODE_ARG = typer.Argument(None, help="system: operating-system packages only (BOA's mode).")
+RUN = typer.Option(None, "--run", metavar="NAME",
+                   help="The run to undo (a folder name under /var/backups/barracuda/"
+                        "checkpoints); default: the newest run.")
 FORCE = typer.Option(False, "--force", help="Allow moving from head back to stable, or to an "
                                             "older barracuda.")
 
@@ -35,8 +38,10 @@ def register(app: typer.Typer) -> None:
     make_up("stable")
     make_up("head")
 
-    @app.command("rollback", cls=opt.takes("yes", "root", "config", "quiet"))
-    def rollback_command(ctx: typer.Context) -> None:
-        """Restore the last configuration snapshot and the previous tool environment."""
+    @app.command("rollback", cls=opt.takes("yes", "dry_run", "root", "config", "quiet"))
+    def rollback_command(ctx: typer.Context, run: Optional[str] = RUN) -> None:
+        """Undo the last run that changed something (its configuration snapshot and tool
+        environment), after listing what that restores; a run already rolled back is
+        refused."""
         this = application(ctx)
-        workflow.rollback(this.options, this)
+        workflow.rollback(this.options, this, run)

@@ -30,7 +30,7 @@ from installer.resources.cron import CRON_DIR, CronJob, cron_file
 from installer.resources.database import Database, DatabaseAccount
 from installer.resources.files import Absent, Directory, File
 from installer.resources.trees import CodeTree
-from installer.stack import redis
+from installer.stack import firewall, redis
 from installer.stack.base import ConfigFile
 from installer.stack.context import StackContext
 from installer.stack.nginx import live_tree_valid, site_includes
@@ -507,6 +507,9 @@ def build_instance(state: InstanceState, stack: StackContext,
         stale_pools(state, stack),
         site_cron(state),
         access_files(state),
+        # After Nginx opened a new site's log: the abuse guard reads it too.
+        Component(f"{state.instance.name}-guard", [firewall.guard_every_log()],
+                  phase=Phase.CLEANUP),
     ]
 
 

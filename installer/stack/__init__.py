@@ -25,6 +25,7 @@ from installer.stack import (
 )
 from installer.stack import monitor as monitor_stack
 from installer.stack.context import StackContext
+from installer.stack.processes import component as processes_component
 from installer.stack.release import Release
 from installer.stack.secrets import SECRETS_DIR, Secrets
 from installer.stack.tuning import OperatorChoice, Tuning, TuningFacts, compute
@@ -102,6 +103,7 @@ def build(config: Config, facts: Facts, redactor: Redactor) -> list[Component]:
         packages += release.packages("php", version)
     components = [
         base.component(config, release.codename),
+        processes_component(),
         Component("secrets", [Directory(SECRETS_DIR, mode=0o700),
                               *secrets.resources("mariadb-root", mariadb_password)[1:],
                               *secrets.resources("redis", redis_password)[1:]]),

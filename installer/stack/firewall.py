@@ -14,6 +14,7 @@ csf/lfd on the distribution's nftables and fail2ban.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import ipaddress
 import os
@@ -173,7 +174,7 @@ class Firewall:
         return render("fail2ban/jail.local.j2", {
             "f2b": f2b, "ignoreip": ignoreip, "systemd": self.systemd,
             "ssh_port": self.ssh_port, "ftp": self.ftp, "nginx_logs": f2b["nginx_logs"],
-            "action": action_name(),
+            "action": action_name(), "auth_log": f2b["auth_log"],
         })
 
     def filter(self, name: str) -> str:
@@ -260,6 +261,57 @@ def _nft_error(output: str) -> str:
     return (errors or lines or ["no output"])[0]
 
 
+MONITORED = re.compile(r"^\s*[|`]-\s+(\S.*?)\s*$", re.M)
+
+
+@dataclass
+class JailsReadEveryLog(Resource):
+    """Every Nginx access log is read by the Nginx jails. fail2ban expands a jail's logpath
+    glob when the jail starts, so the log of a site added later (`octopus site add`: Nginx
+    opens it on its reload) is read only once those jails are reloaded. Nothing to do when
+    fail2ban does not run these jails (the firewall is off, or fail2ban is down: it reads
+    every log when it starts)."""
+
+    pattern: str  # the jails' logpath glob
+    jails: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return "fail2ban:nginx-logs"
+
+    @property
+    def ok_reason(self) -> str:
+        return "the Nginx jails read every access log (or do not run here)"
+
+    def _unread(self, ctx: Context) -> list[str]:
+        """The logs the jails do not read yet (they share one glob: the first one tells)."""
+        present = sorted(glob.glob(str(ctx.target.path(self.pattern))))
+        result = ctx.runner.run(["fail2ban-client", "get", self.jails[0], "logpath"],
+                                check=False, timeout=60)
+        if not result.ok:
+            return []  # not running: it reads every log when it starts
+        read = set(MONITORED.findall(result.stdout))
+        return [path for path in present if path not in read]
+
+    def check(self, ctx: Context) -> list[Change]:
+        if not ctx.target.live or not ctx.target.path("/usr/bin/fail2ban-client").exists():
+            return []
+        unread = self._unread(ctx)
+        if not unread:
+            return []
+        return [self.change("reload", f"fail2ban does not read {', '.join(unread)} yet")]
+
+    def apply(self, ctx: Context, changes: list[Change]) -> None:
+        for jail in self.jails:
+            ctx.runner.run(["fail2ban-client", "reload", jail], timeout=120)
+
+
+def guard_every_log() -> JailsReadEveryLog:
+    """The resource that feeds new Nginx logs to the running Nginx jails."""
+    return JailsReadEveryLog(str(profile()["fail2ban"]["nginx_logs"]),
+                             tuple(f"barracuda-{name}" for name in FILTERS))
+
+
 def admit_session(address: str, table: str, timeout_s: int) -> Command:
     """Put the SSH session's address in the sessions set before any load (created here when
     the table is not there yet, with the same definition the ruleset uses)."""
@@ -319,10 +371,21 @@ def component(config: Config, facts: Facts, release: str,
         *(File(f"{f2b['filter_dir']}/barracuda-{name}.conf", content=fw.filter(name),
                notify=notify, requires=after) for name in FILTERS),
         File(str(f2b["jail_file"]), content=fw.jail(), notify=notify, requires=after),
+        guard_every_log(),
     ]
-    if systemd:
-        # Enabled at boot (it loads /etc/nftables.conf); the loader above loads it now.
-        resources.append(Service(services["nftables"], requires=after))
+    if not systemd:
+        # fail2ban refuses to start a jail whose log file does not exist: auth.log appears
+        # only when something logs to it (no sshd yet, say). rsyslog writes it from then on.
+        auth_log = str(f2b["auth_log"])
+        resources.append(Command(
+            "fail2ban-auth-log", ["install", "-m", "0640", "-o", "root", "-g", "adm",
+                                  "/dev/null", auth_log],
+            done=lambda ctx: ctx.target.path(auth_log).exists(),
+            why=f"{auth_log} is missing: the sshd jail reads it", requires=after))
+        resources.append(Service(str(services["rsyslog"]), requires=after))
+    # Enabled at boot: nftables.service, or without systemd the init script of Debian's
+    # orphan-sysvinit-scripts (rcS), both load the loader file; RulesetLoaded loads it now.
+    resources.append(Service(services["nftables"], requires=after))
     resources.append(Service(services["fail2ban"], requires=after))
     return Component(
         "firewall", resources,

@@ -10,10 +10,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from installer.apply import _run_handler
+from installer.apply import _run_handler, listed
 from installer.checkpoint import CHECKPOINTS, Checkpoint
 from installer.converge import ROLLED_BACK, RUN_FILE, SNAPSHOT_DIR
-from installer.errors import ApplyError, BarracudaError, RollbackError
+from installer.errors import ApplyError, BarracudaError, RollbackError, UsageError
 from installer.plan import Component
 from installer.resources.base import Context, Handler
 from installer.target import Target
@@ -32,15 +32,55 @@ def _manifests(directory: Path) -> list[Path]:
     return [d for d in (directory / SNAPSHOT_DIR, directory) if (d / "manifest.json").is_file()]
 
 
-def last_snapshot(target: Target) -> Path | None:
-    """The newest checkpoint not rolled back yet (names start with the run's time)."""
+def runs(target: Target) -> list[Path]:
+    """The checkpoint folders of the runs that changed something, rolled back or not,
+    oldest first (names start with the run's time)."""
     base = target.path(CHECKPOINTS)
     if not base.is_dir():
-        return None
-    runs = [p for p in base.iterdir()
-            if p.is_dir() and not p.name.endswith(ROLLED_BACK) and _manifests(p)]
-    runs.sort(key=lambda p: (p.name[:15], (_manifests(p)[-1] / "manifest.json").stat().st_mtime))
-    return runs[-1] if runs else None
+        return []
+    found = [p for p in base.iterdir() if p.is_dir() and _manifests(p)]
+    found.sort(key=lambda p: (p.name[:15], (_manifests(p)[-1] / "manifest.json").stat().st_mtime))
+    return found
+
+
+def rolled_back(directory: Path) -> bool:
+    return directory.name.endswith(ROLLED_BACK)
+
+
+def run_name(directory: Path) -> str:
+    return directory.name.removesuffix(ROLLED_BACK)
+
+
+def last_snapshot(target: Target) -> Path | None:
+    """The newest checkpoint not rolled back yet."""
+    candidates = [p for p in runs(target) if not rolled_back(p)]
+    return candidates[-1] if candidates else None
+
+
+def choose(target: Target, name: str | None = None) -> Path:
+    """The run `barracuda rollback` undoes: `name`, else the newest run. A run that was
+    rolled back already (it failed and undid itself, or a rollback put it back) is refused:
+    an older run is undone only when named."""
+    found = runs(target)
+    base = target.path(CHECKPOINTS)
+    if not found:
+        raise UsageError(f"nothing to roll back: no configuration snapshot in {base}")
+    open_runs = [run_name(p) for p in found if not rolled_back(p)]
+    hint = (f"; runs that can be rolled back, newest first: {listed(open_runs[::-1], 5)} "
+            "(name one with --run)" if open_runs else "; no other run can be rolled back")
+    if name is None:
+        chosen = found[-1]
+    else:
+        named = [p for p in found if run_name(p) == name]
+        if not named:
+            raise UsageError(f"no run named {name} in {base}{hint}")
+        chosen = named[-1]
+    if rolled_back(chosen):
+        what = "the last run, " if name is None else ""
+        raise UsageError(f"{what}{run_name(chosen)} was rolled back already (it failed and "
+                         "undid itself, or a rollback put it back): nothing of it is left to "
+                         f"undo{hint}")
+    return chosen
 
 
 def run_info(directory: Path) -> dict[str, object]:
@@ -69,9 +109,18 @@ def differs(checkpoint: Checkpoint, managed_path: str, entry: dict[str, object])
     return real.read_bytes() != copy.read_bytes()
 
 
-def restore(ctx: Context, directory: Path, components: list[Component]) -> Restored:
-    """Restore the checkpoint in `directory` (its snapshot and its own files), then validate
-    and reload only what read a file that differed; mark it rolled back."""
+@dataclass
+class Preview:
+    """What restoring a run's checkpoint would do, before anything is done."""
+
+    checkpoints: list[Checkpoint]
+    paths: list[str]  # every managed path that differs from the checkpoint
+    handlers: list[Handler]  # the reloads and restarts of what read those files
+    hit: list[Component]  # the components whose files differ (their validators run)
+
+
+def preview(ctx: Context, directory: Path, components: list[Component]) -> Preview:
+    """What `restore` would put back and reload; changes nothing."""
     checkpoints = []
     for folder in _manifests(directory):
         try:
@@ -83,14 +132,28 @@ def restore(ctx: Context, directory: Path, components: list[Component]) -> Resto
         raise RollbackError(f"{directory} holds no manifest.json")
     touched = {path for cp in checkpoints for path, entry in cp.saved.items()
                if differs(cp, path, entry)}
-    for checkpoint in checkpoints:
-        checkpoint.restore()
-    paths = sorted(touched)
     handlers: list[Handler] = []
+    hit: list[Component] = []
     for component in components:
-        hit = [r for r in component.resources if touched & set(r.paths(ctx))]
-        if not hit:
+        resources = [r for r in component.resources if touched & set(r.paths(ctx))]
+        if not resources:
             continue
+        hit.append(component)
+        if ctx.services is None:
+            continue  # --root: nothing runs there
+        for resource in resources:
+            handlers.extend(h for h in resource.notify if h not in handlers)
+    return Preview(checkpoints, sorted(touched), handlers, hit)
+
+
+def restore(ctx: Context, directory: Path, components: list[Component]) -> Restored:
+    """Restore the checkpoint in `directory` (its snapshot and its own files), then validate
+    and reload only what read a file that differed; mark it rolled back."""
+    plan = preview(ctx, directory, components)
+    paths, handlers = plan.paths, plan.handlers
+    for checkpoint in plan.checkpoints:
+        checkpoint.restore()
+    for component in plan.hit:
         for validator in component.validators:
             if validator.live_only and not ctx.target.live:
                 continue
@@ -99,10 +162,6 @@ def restore(ctx: Context, directory: Path, components: list[Component]) -> Resto
                 last = result.output.splitlines()[-1] if result.output else f"rc {result.rc}"
                 raise RollbackError(f"restored {len(paths)} files from {directory}, but "
                                     f"{validator.what} fails on them: {last}; nothing reloaded")
-        if ctx.services is None:
-            continue  # --root: nothing runs there
-        for resource in hit:
-            handlers.extend(h for h in resource.notify if h not in handlers)
     for handler in handlers:
         try:
             _run_handler(ctx, handler)

@@ -42,7 +42,7 @@ from installer.upgrade import UpgradeError, selfupdate
 from installer.upgrade.channel import channel_build, system_build
 from installer.upgrade.manifest import Manifest, load_channel, newer
 from installer.upgrade.packages import apt_update
-from installer.upgrade.snapshot import last_snapshot, restore, run_info
+from installer.upgrade.snapshot import choose, last_snapshot, preview, restore, run_info
 
 MODES = ("system",)
 
@@ -204,34 +204,46 @@ def up(options: RunOptions, console: Console, channel: str, mode: str | None, fo
     return outcome
 
 
-def rollback(options: RunOptions, console: Console) -> None:
-    """Restore the last configuration snapshot and the tool environment it ran from (asks
-    first unless options.yes; raises Declined on a no)."""
-    if not (options.yes or console.interactive):
+def rollback(options: RunOptions, console: Console, run: str | None = None) -> None:
+    """Put back the checkpoint of the newest run (or of `run`) and the tool environment it
+    ran from, after saying exactly what that undoes: every file that will change, what will
+    be reloaded, where the tool goes back to. A run that was rolled back already is refused
+    (an older one is undone only when named). Asks first unless options.yes (raises Declined
+    on a no); options.dry_run says what it would undo and stops."""
+    if not (options.yes or options.dry_run or console.interactive):
         raise UsageError("not a terminal: pass --yes to roll back")
     session = open_session(options, console)
     target = session.target
-    directory = last_snapshot(target)
-    if directory is None:
-        raise UsageError("nothing to roll back: no configuration snapshot in "
-                         f"{target.path('/var/backups/barracuda/checkpoints')}")
+    directory = choose(target, run)
     info = run_info(directory)
-    if not options.yes:
-        console.say(f"Roll back to the configuration before {directory.name} "
-                    f"({info.get('command', 'a run')})?")
-        if not console.confirm("Restore it?"):
-            raise Declined("nothing was restored")
     with locked(target.path(LOCK_FILE)):
         ctx = context(session)
         components = build(session.config, session.facts, session.redactor)
+        plan = preview(ctx, directory, components)
+        env = str(info.get("tool_env_before", "")) or str(selfupdate.previous_env() or "")
+        switch = target.live and bool(env) and Path(env).is_dir() \
+            and Path(env) != selfupdate.current_env()
+        what = f" ({info['command']})" if info.get("command") else ""
+        console.say(f"Rolling back {directory.name}{what} restores {len(plan.paths)} "
+                    f"file{'' if len(plan.paths) == 1 else 's'} as they were before it"
+                    + (":" if plan.paths else " (nothing differs from its checkpoint)"))
+        for path in plan.paths:
+            console.say(f"  {path}")
+        if plan.handlers:
+            console.say(f"then runs {', '.join(str(h) for h in plan.handlers)}")
+        if switch:
+            console.say(f"and switches barracuda back to {env}")
+        if options.dry_run:
+            return
+        if not options.yes and not console.confirm("Roll back?"):
+            raise Declined("nothing was restored")
         restored = restore(ctx, directory, components)
     shown = listed(restored.paths)
     console.say((f"Restored {shown} from {directory}" if restored.paths
                  else f"Nothing differed from the snapshot in {directory}")
                 + (f", then ran {', '.join(str(h) for h in restored.handlers)}"
                    if restored.handlers else ""))
-    env = restored.tool_env or str(selfupdate.previous_env() or "")
-    if target.live and env and Path(env).is_dir() and Path(env) != selfupdate.current_env():
+    if switch:
         selfupdate.switch(Path(env))
         console.say(f"barracuda is back at {env}")
     console.say("Packages are not downgraded; the versions in use before that run are in "

@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -160,8 +161,9 @@ def converge(box: Box, text: str, *, check: bool = True,
     return box.run(["barracuda", "install", "--yes"], check=check, env=env)
 
 
-def set_profile(box: Box) -> None:
-    """Short ban windows: merged into the installed copy of profiles/firewall.yml."""
+def set_profile(box: Box, override: dict[str, Any] | None = None) -> None:
+    """Short ban windows (OVERRIDE, or `override`): merged into the installed copy of
+    profiles/firewall.yml."""
     script = (
         "import json, sys, yaml\n"
         "from installer.data import profiles_dir\n"
@@ -176,7 +178,7 @@ def set_profile(box: Box) -> None:
     )
     shebang = box.run(["/bin/sh", "-c", 'head -1 "$(command -v barracuda)"']).stdout
     python = shebang.strip().removeprefix("#!").split()[0]
-    box.run([python, "-c", script, json.dumps(OVERRIDE)])
+    box.run([python, "-c", script, json.dumps(override or OVERRIDE)])
 
 
 @pytest.fixture(scope="module")

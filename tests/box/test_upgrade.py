@@ -326,7 +326,21 @@ def test_system_mode_plans_operating_system_packages_only(box: Box) -> None:
 
 
 def test_rollback_restores_the_snapshot_and_the_tool(box: Box) -> None:
-    result = box.run(["barracuda", "rollback", "--yes"])
+    # The newest run that changed something is the broken release, which rolled itself
+    # back: rollback refuses it (nothing of it is left) and names the runs it can undo.
+    refused = box.run(["barracuda", "rollback", "--yes"], check=False)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    message = refused.stderr.strip().splitlines()[-1]
+    assert re.match(r"error: the last run, \d{8}-\d{6}-up-stable was rolled back already",
+                    message), message
+    found = re.search(r"newest first: ([0-9a-z-]+)", message)
+    assert found and found.group(1).endswith("-up-stable"), message
+    assert MARK in box.read_file(NGINX_CONF)  # refused: nothing changed
+    # The good release's run, named: what it undoes is listed first, then done.
+    result = box.run(["barracuda", "rollback", "--yes", "--run", found.group(1)])
+    said = result.stderr.splitlines()
+    assert said[0].startswith(f"Rolling back {found.group(1)} (up-stable) restores "), said
+    assert f"  {NGINX_CONF}" in said and "then runs reload nginx" in said, said
     assert f"Restored {NGINX_CONF}" in result.stderr, result.stderr
     assert "then ran reload nginx" in result.stderr and "restart" not in result.stderr
     assert MARK not in box.read_file(NGINX_CONF)

@@ -242,7 +242,7 @@ def test_octopus_install_site_add_and_lists(root: Path, tmp_path_factory: pytest
     assert (site.returncode, site.stdout) == (0, ""), site.stderr
     assert normal(site.stderr, root).splitlines()[-3:] == [
         PLANNED_ONLY.format(n=13), "Log: <ROOT>/var/log/barracuda/octopus-site-add-o1-<STAMP>.log",
-        "10 changed, 31 ok, 0 failed in <S> s"]
+        "10 changed, 32 ok, 0 failed in <S> s"]
 
     sites = run("octopus", "site", "list", "o1", "--root", str(root))
     assert (sites.returncode, sites.stdout, sites.stderr) == (

@@ -17,10 +17,14 @@ from installer.config.schema import validate
 from installer.data import load_profile
 from installer.errors import EXIT_CONFIG, ConfigError
 from installer.facts import Facts
+from installer.resources.base import Context
 from installer.resources.files import File
-from installer.resources.system import Command, Service
+from installer.resources.system import Command, Packages, Service
+from installer.runner import Result
 from installer.stack import firewall
 from installer.stack.firewall import Firewall, RulesetLoaded, build_components, session_address
+from installer.state import ManagedState
+from tests.fakes import FakeRunner, FakeServices, LiveTarget
 
 PROFILE = load_profile("firewall")
 
@@ -124,9 +128,17 @@ def test_component_validates_loads_and_runs_both_services(
     files = {r.path: r for r in component.resources if isinstance(r, File)}
     assert 'include "/etc/nftables.d/*.nft"' in files["/etc/nftables.conf"].wanted.decode()
     assert not any(isinstance(r, Command) for r in component.resources)
-    # Without systemd there is no nftables unit: the loader alone loads the ruleset.
+    # Without systemd, nftables and rsyslog start from the init scripts of Debian's
+    # orphan-sysvinit-scripts, and fail2ban's sshd jail reads the auth.log rsyslog writes.
     sysv = firewall.component(cfg('_XTRAS_LIST="CSF"\n'), facts("sysv"), "bookworm", None)
-    assert [r.name for r in sysv.resources if isinstance(r, Service)] == ["fail2ban"]
+    assert [r.name for r in sysv.resources if isinstance(r, Service)] == [
+        "rsyslog", "nftables", "fail2ban"]
+    packages = next(r for r in sysv.resources if isinstance(r, Packages))
+    assert "orphan-sysvinit-scripts" in packages.packages
+    files = {r.path: r for r in sysv.resources if isinstance(r, File)}
+    assert "logpath = /var/log/auth.log\n" in files["/etc/fail2ban/jail.d/barracuda.local"] \
+        .wanted.decode()
+    assert [r.name for r in sysv.resources if isinstance(r, Command)] == ["fail2ban-auth-log"]
 
 
 def test_the_ssh_session_is_admitted_before_the_load() -> None:
@@ -257,3 +269,37 @@ def test_status_parsers() -> None:
                '{"elem": {"val": "192.0.2.2", "timeout": 900, "expires": 873}}]}}]}')
     assert set_elements(listing) == [{"address": "192.0.2.2", "expires_s": 873}]
     assert set_elements('{"nftables": [{"set": {"name": "banned4"}}]}') == []
+
+
+def test_a_new_sites_log_makes_the_nginx_jails_reload(tmp_path: Path) -> None:
+    """fail2ban expands the jails' glob when they start: a log that appeared later (a site
+    added by octopus) is read once the jails are reloaded; nothing when fail2ban is down."""
+    logs = tmp_path / "var/log/nginx"
+    logs.mkdir(parents=True)
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    (tmp_path / "usr/bin/fail2ban-client").touch()
+    for name in ("default", "a.example.org"):
+        (logs / f"{name}.access.log").touch()
+    read = [f"{logs}/default.access.log", f"{logs}/a.example.org.access.log"]
+    runner = FakeRunner(root=tmp_path)
+
+    def logpath(args: list[str]) -> Result:
+        return Result(tuple(args), 0, "Current monitored log file(s):\n"
+                      + "".join(f"|- {p}\n" for p in read[:-1]) + f"`- {read[-1]}\n")
+
+    runner.answers[("fail2ban-client", "get")] = logpath
+    target = LiveTarget(tmp_path)
+    ctx = Context(target=target, runner=runner, facts=Facts(target, runner),
+                  services=FakeServices(), state=ManagedState.load(target),
+                  backup_dir=tmp_path / "moved")
+    guard = firewall.guard_every_log()
+    assert guard.check(ctx) == []
+    (logs / "b.example.org.access.log").touch()  # Nginx opened a new site's log
+    changes = guard.check(ctx)
+    assert [c.reason for c in changes] == [
+        f"fail2ban does not read {logs}/b.example.org.access.log yet"]
+    guard.apply(ctx, changes)
+    assert [c for c in runner.calls if c[1] == "reload"] == [
+        ["fail2ban-client", "reload", f"barracuda-{name}"] for name in firewall.FILTERS]
+    runner.answers[("fail2ban-client", "get")] = Result(("x",), 255, "not running")
+    assert guard.check(ctx) == []  # when it starts, it reads every log

@@ -40,7 +40,7 @@ from installer.upgrade import UpgradeError, selfupdate
 from installer.upgrade.channel import upgrades
 from installer.upgrade.manifest import bundled, load_channel, newer, parse, version_key
 from installer.upgrade.packages import PackageUpgrade, SystemUpgrade, apt_update
-from installer.upgrade.snapshot import last_snapshot, restore
+from installer.upgrade.snapshot import choose, last_snapshot, preview, restore
 from installer.upgrade.workflow import followed, guard_downgrade
 from tests.fakes import FakeRunner, FakeServices, LiveTarget
 
@@ -382,9 +382,23 @@ def test_rollback_restores_the_last_snapshot_then_the_one_before(tmp_path: Path)
     assert ctx.services.actions == ["reload demo"]  # type: ignore[union-attr]
     assert (base / ("20260102-000000-up-stable" + ROLLED_BACK)).is_dir()
     assert last_snapshot(ctx.target) == older.directory
+    # The newest run was rolled back: `barracuda rollback` refuses it, and goes further back
+    # only to a run it is told.
+    with pytest.raises(UsageError, match=r"^the last run, 20260102-000000-up-stable was "
+                                         r"rolled back already .* newest first: "
+                                         r"20260101-000000-up-stable \(name one with --run\)$"):
+        choose(ctx.target)
+    with pytest.raises(UsageError, match=r"^20260102-000000-up-stable was rolled back already"):
+        choose(ctx.target, "20260102-000000-up-stable")
+    with pytest.raises(UsageError, match=r"^no run named 2026 in "):
+        choose(ctx.target, "2026")
+    assert choose(ctx.target, "20260101-000000-up-stable") == older.directory
+    assert preview(ctx, older.directory, components).paths == ["/etc/demo.conf"]
     restore(ctx, older.directory, components)
     assert (tmp_path / "etc/demo.conf").read_text() == "v1\n"
     assert last_snapshot(ctx.target) is None
+    with pytest.raises(UsageError, match=r"rolled back already .*no other run can be rolled"):
+        choose(ctx.target)
 
 
 # ------------------------------------------------------------------ downgrade protection
@@ -446,12 +460,23 @@ def test_up_stable_twice_then_rollback_under_root(tmp_path: Path) -> None:
     assert "manifest=bundled config_revision=" in versions[-1]
     nginx_conf = root / "etc/nginx/conf.d/barracuda.conf"
     assert nginx_conf.is_file()
+    # What a rollback undoes is said first, every file; --dry-run stops there.
+    dry = cli("rollback", "--root", str(root), "--dry-run", config=config)
+    assert dry.returncode == 0, dry.stderr
+    said = dry.stderr.splitlines()
+    assert re.fullmatch(r"Rolling back \d{8}-\d{6}-up-stable \(up-stable\) restores \d+ files "
+                        r"as they were before it:", said[0]), said
+    assert "  /etc/nginx/conf.d/barracuda.conf" in said and nginx_conf.is_file()
     back = cli("rollback", "--root", str(root), "--yes", config=config)
     assert back.returncode == 0, back.stderr
-    assert back.stderr.startswith("Restored ") and not nginx_conf.exists()
+    assert back.stderr.splitlines()[:len(said)] == said
+    assert "\nRestored " in back.stderr and not nginx_conf.exists()
     again = cli("rollback", "--root", str(root), "--yes", config=config)
     assert again.returncode == 2
-    assert again.stderr.startswith("error: nothing to roll back: no configuration snapshot")
+    assert re.fullmatch(r"error: the last run, \d{8}-\d{6}-up-stable was rolled back already "
+                        r"\(it failed and undid itself, or a rollback put it back\): nothing "
+                        r"of it is left to undo; no other run can be rolled back\n",
+                        again.stderr), again.stderr
 
 
 def test_bad_mode_and_bad_keys_are_refused_before_anything(tmp_path: Path) -> None:
