@@ -32,8 +32,9 @@ class Barracuda(LazyGroup):
             "configuration (`system`: operating-system packages only).")
            for channel in ("stable", "head")},
         "rollback": Lazy("installer.cli.upgrade:register",
-                         "Restore the last configuration snapshot and the previous tool "
-                         "environment."),
+                         "Undo the last run that changed something (its configuration "
+                         "snapshot and tool environment), after listing what that "
+                         "restores; a run already rolled back is refused."),
     }
 
 
