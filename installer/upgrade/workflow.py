@@ -138,6 +138,8 @@ def monitor_problems(components: list[Component], facts: Facts) -> list[str]:
         procs = monitor_probes.snapshot()
         problems = []
         for spec in specs:
+            if not spec.probed:  # no probe in profiles/monitor.yml: its own health checks
+                continue
             health = monitor_probes.check(spec, procs, timeout)
             if not health.ok:
                 problems.append(f"{spec.name}: {health.evidence}")
