@@ -43,13 +43,3 @@ def read(target: Target, instance: Instance, name: str) -> Platform | None:
         return rebase(detect(real), instance.platform_dir(name))
     except PlatformError:
         return None
-
-
-def entries(target: Target, platform: Platform) -> tuple[str, ...]:
-    """The names at the top of a placed platform's docroot (`platform` as `read` gives it),
-    a directory's with a trailing slash."""
-    real = target.path(str(platform.docroot))
-    if not real.is_dir():
-        return ()
-    return tuple(sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "")
-                        for p in real.iterdir()))

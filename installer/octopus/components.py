@@ -86,8 +86,6 @@ class InstanceState:
     https: certificate.HttpsDefaults = field(default_factory=certificate.HttpsDefaults)
     # Its FTP user's and clients' keys and grants (installer/octopus/access.py).
     access: tenant_access.AccessState = field(default_factory=tenant_access.AccessState)
-    # The names at the top of each placed platform's docroot (a site's PHP boundary).
-    docroot_entries: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def site_kind(self, site: SiteRecord) -> str:
         """The site's vhost type: its own choice, else its platform's (detected from the
@@ -355,21 +353,14 @@ def sites(state: InstanceState, stack: StackContext) -> Component:
 def site_open_basedir(state: InstanceState, site: SiteRecord) -> list[str]:
     """What the site's PHP may open, sent by its vhost with every request (the pool is the
     instance's, shared by its sites): its platform, its own credentials file, the instance's
-    tmp and the machine's shared PHP directories. On Drupal 7 the platform comes without the
-    other sites' directories under sites/ (their settings.php, files and private files): its
-    docroot's entries but sites/, then sites/all, sites/sites.php and sites/NAME for each of
-    the site's names (the directories Drupal probes). Drupal 8 and later scan the docroot
-    itself for extensions, so they get the whole platform and only their own credentials."""
+    tmp and the machine's shared PHP directories. The whole platform, on every core: Drupal
+    8 and later scan the docroot for extensions, and Drupal 7 makes a directory of its files
+    (image styles, aggregated CSS) by testing each parent from `sites` down, which a
+    boundary without `sites` itself refuses (and `sites` as a prefix would admit every
+    site's directory anyway)."""
     i = state.instance
     octopus = load_profile("octopus")["php"]
-    docroot = i.docroot(site.platform, site.docroot)
-    entries = state.docroot_entries.get(site.platform)
-    if state.site_kind(site) == "drupal7" and entries and not site.docroot:
-        code = [f"{docroot}/{name}" for name in entries if name != "sites/"]
-        code += [f"{docroot}/sites/{name}/" for name in ("all", *site.names)]
-        code.append(f"{docroot}/sites/sites.php")
-    else:
-        code = [f"{i.platform_dir(site.platform)}/"]
+    code = [f"{i.platform_dir(site.platform)}/"]
     own = [i.credentials_file(site.domain)] if state.managed_settings(site) else []
     return [*code, *own, f"{i.root}/tmp/", *(f"{d}/" for d in octopus["shared_open_basedir"])]
 

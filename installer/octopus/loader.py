@@ -84,8 +84,6 @@ def load_instance(config: Config, facts: Facts, redactor: Redactor, instance: In
         redis=RedisCredentials(instance.name, secrets.get(redis_secret_name(instance))),
         initial=dict(initial or {}), https=certificate.defaults(config, cfg, facts.init_system),
         access=access.load(target, instance),
-        docroot_entries={p: codebase.entries(target, found)
-                         for p, found in codebases.items()},
         detected={p.name: model.platform_kind(target.path(instance.platform_dir(p.name)))
                   for p in model.platforms(target, instance) if p.kind == "auto"},
     )
