@@ -120,12 +120,17 @@ def site_migrate(name: str, domain: str, platform: str, new_domain: str = "") ->
                              rename=Rename(site.domain, new.domain) if renamed else None,
                              update=True, safety=True, profile=(site.profile, new.profile)),
             ], phase=Phase.INSTALL),
-            Component(f"{name}-moved-{site.domain}", [
-                TreeAbsent(old_dir, why=f"moved to {new_dir}"), *gone], phase=Phase.CLEANUP),
             Component(f"{name}-online-{new.domain}", [
                 Maintenance(instance=instance, site=new, platform=code, php=php, on=False)],
                 phase=Phase.VERIFY),
             health_component(after, [new]),
+            # Last, once the site answered through Nginx from its new place: until the
+            # reload has reached every worker, one still serving the old root would find
+            # no site directory there (Drupal 7 then redirects to install.php: a CI run saw
+            # that 302 during a move).
+            Component(f"{name}-moved-{site.domain}", [
+                TreeAbsent(old_dir, why=f"moved to {new_dir}"), *gone],
+                phase=Phase.VERIFY + 1),
         ]
 
     return build
