@@ -182,31 +182,31 @@ def restore_database(runner: Runner, source: Path, database: str, *,
     source = Path(source)
     if not source.is_file():
         raise BackupError(f"{source}: no such dump")
-    execute(runner, [create_database(database)])
-    stages = [["zstd", "-q", "-d", "-c", "--", str(source)],
-              ["mariadb", "--batch", "--max-allowed-packet=1G", f"--database={database}"]]
-    try:
-        piped = runner.pipeline(stages, timeout=timeout)
-    except CommandError as exc:
-        raise BackupError(f"loading {source.name} into {database}: {exc}") from None
-    if not piped.ok:
-        raise BackupError(f"loading {source.name} into {database} failed "
-                          f"({piped.failure()})")
+    _load(runner, ["zstd", "-q", "-d", "-c", "--", str(source)], database,
+          f"loading {source.name} into {database}", timeout)
 
 
 def copy_database(runner: Runner, source: str, dest: str, *,
                   timeout: float = DEFAULT_TIMEOUT) -> None:
     """Copy every table of `source` into `dest` (created when missing), streamed from the
     dump straight into the client: the source is read in one transaction, never locked."""
-    execute(runner, [create_database(dest)])
-    stages = [["mariadb-dump", *DUMP_OPTIONS, "--", source],
-              ["mariadb", "--batch", "--max-allowed-packet=1G", f"--database={dest}"]]
+    _load(runner, ["mariadb-dump", *DUMP_OPTIONS, "--", source], dest,
+          f"copying {source} into {dest}", timeout)
+
+
+def _load(runner: Runner, producer: list[str], database: str, what: str,
+          timeout: float) -> None:
+    """`database` (created when missing) fed the SQL that `producer` writes, streamed into
+    the client; BackupError saying `what` failed."""
+    execute(runner, [create_database(database)])
+    stages = [producer,
+              ["mariadb", "--batch", "--max-allowed-packet=1G", f"--database={database}"]]
     try:
         piped = runner.pipeline(stages, timeout=timeout)
     except CommandError as exc:
-        raise BackupError(f"copying {source} into {dest}: {exc}") from None
+        raise BackupError(f"{what}: {exc}") from None
     if not piped.ok:
-        raise BackupError(f"copying {source} into {dest} failed ({piped.failure()})")
+        raise BackupError(f"{what} failed ({piped.failure()})")
 
 
 __all__ = ["BackupError", "DumpRecord", "NoSpaceError", "copy_database", "dump_database",
